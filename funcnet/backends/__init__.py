@@ -1,0 +1,18 @@
+"""Array backends: ``available``, ``set_backend``, ``use_backend``, ``device_put``.
+
+>>> import funcnet as fn
+>>> fn.backends.available()[0]
+'numpy'
+"""
+
+from funcnet.backends.base import (Backend, BackendUnavailable, available, device_put,
+                                   get_backend, load, register_backend, set_backend, to_numpy,
+                                   use_backend)
+from funcnet.backends.base import _default_backend_name
+from funcnet.backends.numpy_backend import NumpyBackend
+
+register_backend("numpy", NumpyBackend)
+set_backend(_default_backend_name())
+
+__all__ = ["Backend", "BackendUnavailable", "available", "device_put", "get_backend", "load",
+           "register_backend", "set_backend", "to_numpy", "use_backend", "NumpyBackend"]

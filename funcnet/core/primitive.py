@@ -1,0 +1,61 @@
+"""``Primitive``: one operation and the table of rules that give it meaning.
+
+Each primitive is defined once (in ``funcnet/ops/``) with its shape/dtype rule
+(``abstract_eval``), its JVP rule, its transpose rule if it is linear, and its
+batching rule.  Backends only supply a kernel per primitive name.
+
+>>> from funcnet.ops.elementwise import sin_p
+>>> sin_p.name, sin_p.jvp is not None
+('sin', True)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from funcnet.core import trace as _trace
+
+#: Every primitive ever created, by name (the support matrix enumerates it).
+registry: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """A named operation with rule tables.
+
+    Rules (all optional until a transform needs them):
+
+    - ``abstract_eval(*avals, **params) -> aval`` (a list for multi-output ops);
+    - ``jvp(primals, tangents, **params) -> (primal_out, tangent_out)``;
+    - ``transpose(ct, *args, **params) -> list`` for linear primitives, where
+      linear arguments arrive as ``UndefinedPrimal``;
+    - ``batch(args, dims, **params) -> (out, out_dim)``;
+    - ``impl``: a generic implementation used when no backend kernel exists
+      (for primitives that carry graphs, such as calls and loops).
+    """
+
+    def __init__(self, name: str, *, multiple_results: bool = False, linear: bool = False):
+        if name in registry:
+            raise ValueError(f"primitive {name!r} is defined twice")
+        self.name = name
+        self.multiple_results = multiple_results
+        self.linear = linear
+        self.abstract_eval: Callable | None = None
+        self.jvp: Callable | None = None
+        self.transpose: Callable | None = None
+        self.batch: Callable | None = None
+        self.impl: Callable | None = None
+        self.differentiable = True
+        registry[name] = self
+
+    def bind(self, *args: Any, **params: Any):
+        """Apply the primitive under the innermost active transform (or eagerly)."""
+        state = _trace.state
+        if state.eager:
+            return state.kernels[self](*args, **params)
+        return _trace.bind_slow(self, args, params)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self):
+        return (registry.__getitem__, (self.name,))

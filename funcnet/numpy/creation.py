@@ -1,0 +1,189 @@
+"""Array creation in ``funcnet.numpy``: zeros, ones, full, arange, linspace, eye...
+
+Where funcnet chooses the dtype it uses ``fn.config.default_float``.
+
+>>> import funcnet.numpy as fnp
+>>> fnp.zeros((2, 2)).dtype
+dtype('float32')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funcnet.config import config
+from funcnet.core.trace import Tracer
+from funcnet.numpy.conversion import as_array, asarray
+from funcnet.ops import shape as sh
+from funcnet.ops.elementwise import convert_element_type
+
+
+def _shape(shape) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    out = tuple(int(d) for d in shape)
+    if any(d < 0 for d in out):
+        raise ValueError(f"negative dimensions are not allowed: {out}")
+    return out
+
+
+def _dtype(dtype, default=None):
+    if dtype is None:
+        return default if default is not None else config.float_dtype
+    return np.dtype(dtype)
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of ``shape`` filled with ``fill_value``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.full((2,), 7)
+    array([7, 7])
+    """
+    shape = _shape(shape)
+    if isinstance(fill_value, Tracer) or hasattr(fill_value, "shape") and np.ndim(fill_value):
+        v = as_array(fill_value)
+        if dtype is not None:
+            v = convert_element_type(v, np.dtype(dtype))
+        return sh.broadcast_to(v, shape)
+    if dtype is None:
+        dtype = asarray(fill_value).dtype
+    return sh.full(shape, np.asarray(fill_value).item() if np.ndim(fill_value) == 0
+                   else fill_value, np.dtype(dtype))
+
+
+def zeros(shape, dtype=None):
+    """An array of zeros (``default_float`` unless ``dtype`` is given)."""
+    return sh.full(_shape(shape), 0, _dtype(dtype))
+
+
+def ones(shape, dtype=None):
+    """An array of ones (``default_float`` unless ``dtype`` is given)."""
+    return sh.full(_shape(shape), 1, _dtype(dtype))
+
+
+def empty(shape, dtype=None):
+    """Like ``zeros`` (funcnet never hands out uninitialised memory)."""
+    return zeros(shape, dtype)
+
+
+def zeros_like(a, dtype=None, shape=None):
+    """Zeros with the shape and dtype of ``a``."""
+    a_shape = np.shape(a) if shape is None else shape
+    return sh.full(_shape(a_shape), 0, _dtype(dtype, as_array(a).dtype))
+
+
+def ones_like(a, dtype=None, shape=None):
+    """Ones with the shape and dtype of ``a``."""
+    a_shape = np.shape(a) if shape is None else shape
+    return sh.full(_shape(a_shape), 1, _dtype(dtype, as_array(a).dtype))
+
+
+def full_like(a, fill_value, dtype=None, shape=None):
+    """``fill_value`` with the shape and dtype of ``a``."""
+    a_shape = np.shape(a) if shape is None else shape
+    return full(a_shape, fill_value, _dtype(dtype, as_array(a).dtype))
+
+
+empty_like = zeros_like
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """Evenly spaced values in ``[start, stop)`` (static bounds; floats use default_float).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.arange(3)
+    array([0, 1, 2])
+    """
+    for v in (start, stop, step):
+        if isinstance(v, Tracer):
+            raise TypeError("fnp.arange needs concrete bounds; under jit mark them static "
+                            "(static_argnums) or use lax.iota-based code")
+    out = np.arange(start, stop, step)
+    if dtype is None and out.dtype == np.float64:
+        dtype = config.float_dtype
+    return asarray(out, dtype=dtype)
+
+
+def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype=None, axis: int = 0):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (traced endpoints allowed).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.linspace(0.0, 1.0, 3)
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    start, stop = as_array(start), as_array(stop)
+    dt = _dtype(dtype, np.result_type(start.dtype, stop.dtype, config.float_dtype)
+                if start.dtype.kind in "biu" and stop.dtype.kind in "biu"
+                else np.result_type(start.dtype, stop.dtype))
+    start, stop = convert_element_type(start, dt), convert_element_type(stop, dt)
+    div = (num - 1) if endpoint else num
+    steps = np.arange(num, dtype=dt).reshape((num,) + (1,) * start.ndim)
+    delta = stop - start
+    step = delta / div if div > 0 else delta * np.nan
+    out = start + steps * step if div > 0 else start + steps * delta
+    if endpoint and num > 1:
+        from funcnet.numpy.indexing import at
+
+        out = at(out)[-1].set(stop)
+    if axis != 0:
+        from funcnet.numpy.manipulation import moveaxis
+
+        out = moveaxis(out, 0, axis)
+    return (out, step) if retstep else out
+
+
+def eye(N: int, M: int | None = None, k: int = 0, dtype=None):
+    """A 2-d array with ones on the ``k``-th diagonal."""
+    return asarray(np.eye(N, M, k, dtype=_dtype(dtype)))
+
+
+def identity(n: int, dtype=None):
+    """The ``n`` × ``n`` identity matrix."""
+    return eye(n, dtype=dtype)
+
+
+def tri(N: int, M: int | None = None, k: int = 0, dtype=None):
+    """Ones at and below the ``k``-th diagonal."""
+    return asarray(np.tri(N, M, k, dtype=_dtype(dtype)))
+
+
+def tril(m, k: int = 0):
+    """The lower triangle of ``m`` (the last two axes)."""
+    from funcnet.numpy.math import where
+
+    m = as_array(m)
+    mask = np.tri(m.shape[-2], m.shape[-1], k, dtype=bool)
+    return where(mask, m, np.zeros((), m.dtype))
+
+
+def triu(m, k: int = 0):
+    """The upper triangle of ``m`` (the last two axes)."""
+    from funcnet.numpy.math import where
+
+    m = as_array(m)
+    mask = np.tri(m.shape[-2], m.shape[-1], k - 1, dtype=bool)
+    return where(mask, np.zeros((), m.dtype), m)
+
+
+def meshgrid(*xi, indexing: str = "xy"):
+    """Coordinate matrices from coordinate vectors (``indexing`` ``'xy'`` or ``'ij'``).
+
+    >>> import funcnet.numpy as fnp
+    >>> [g.shape for g in fnp.meshgrid(fnp.arange(3), fnp.arange(2))]
+    [(2, 3), (2, 3)]
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError("indexing must be 'xy' or 'ij'")
+    xs = [as_array(x).reshape(-1) if not isinstance(x, Tracer) else x for x in xi]
+    shape = [x.shape[0] for x in xs]
+    if indexing == "xy" and len(xs) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, x in enumerate(xs):
+        dim = i
+        if indexing == "xy" and len(xs) >= 2 and i < 2:
+            dim = 1 - i
+        out.append(sh.broadcast_in_dim(x, tuple(shape), (dim,)))
+    return out

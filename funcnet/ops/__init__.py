@@ -1,0 +1,1 @@
+"""Primitives by family; each file defines its primitives with all their rules."""

@@ -1,0 +1,161 @@
+"""Helpers that define primitives and their rules compactly.
+
+>>> from funcnet.ops.rules import broadcast_shapes
+>>> broadcast_shapes((2, 1), (3,))
+(2, 3)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from funcnet.core.aval import ShapedArray, result_dtype
+from funcnet.core.primitive import Primitive
+from funcnet.transforms.ad import Zero, add_tangents, is_undefined
+
+# ---------------------------------------------------------------------------
+# Shapes
+
+
+def broadcast_shapes(*shapes: tuple) -> tuple:
+    """NumPy broadcasting of shapes, with a clear error on mismatch."""
+    first = shapes[0]
+    if all(s == first for s in shapes[1:]):
+        return first
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(-ndim, 0):
+        d = 1
+        for s in shapes:
+            if len(s) >= -i:
+                e = s[i]
+                if e != 1:
+                    if d != 1 and d != e:
+                        raise ValueError(
+                            "shapes " + ", ".join(str(tuple(s)) for s in shapes)
+                            + " cannot be broadcast together")
+                    d = e
+        out.append(d)
+    return tuple(out)
+
+
+def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
+    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+        raise ValueError(f"{what} {axis} is out of bounds for an array of dimension {ndim}")
+    return axis % ndim if ndim else 0
+
+
+# ---------------------------------------------------------------------------
+# Primitive definition helpers
+
+
+def elementwise_abstract_eval(*avals: ShapedArray, out_dtype=None) -> ShapedArray:
+    shape = broadcast_shapes(*[a.shape for a in avals])
+    if out_dtype is not None:
+        return ShapedArray(shape, out_dtype)
+    dtype, weak = result_dtype(*avals)
+    return ShapedArray(shape, dtype, weak)
+
+
+def fit_tangent(t, aval: ShapedArray):
+    """Cast and broadcast a tangent contribution to the output's type."""
+    from funcnet.ops import shape as shape_ops
+    from funcnet.ops.elementwise import convert_element_type
+
+    if t.dtype != aval.dtype:
+        t = convert_element_type(t, aval.dtype)
+    if tuple(t.shape) != aval.shape:
+        t = shape_ops.broadcast_to(t, aval.shape)
+    return t
+
+
+def defjvp(prim: Primitive, *rules: Callable | None) -> None:
+    """Per-argument JVP rules: ``rule_i(t_i, ans, *primals, **params) -> contribution``.
+
+    Contributions of non-zero tangents are cast/broadcast to the output type
+    and summed.  A ``None`` rule marks a non-differentiable argument.
+    """
+
+    def jvp(primals, tangents, **params):
+        ans = prim.bind(*primals, **params)
+        aval = _aval_of(ans)
+        out = Zero(aval)
+        for rule, t in zip(rules, tangents):
+            if rule is None or type(t) is Zero:
+                continue
+            out = add_tangents(out, fit_tangent(rule(t, ans, *primals, **params), aval))
+        return ans, out
+
+    prim.jvp = jvp
+
+
+def defjvp_zero(prim: Primitive) -> None:
+    """The output does not depend differentiably on the inputs (zero tangent)."""
+
+    def jvp(primals, tangents, **params):
+        ans = prim.bind(*primals, **params)
+        if prim.multiple_results:
+            return ans, [Zero(_aval_of(a)) for a in ans]
+        return ans, Zero(_aval_of(ans))
+
+    prim.jvp = jvp
+    prim.differentiable = False
+
+
+def deflinear(prim: Primitive, transpose: Callable) -> None:
+    """A primitive linear in its (single) array argument: JVP applies it to the tangent."""
+
+    def jvp(primals, tangents, **params):
+        ans = prim.bind(*primals, **params)
+        if type(tangents[0]) is Zero:
+            return ans, Zero(_aval_of(ans))
+        return ans, prim.bind(tangents[0], *primals[1:], **params)
+
+    prim.jvp = jvp
+    prim.transpose = transpose
+    prim.linear = True
+
+
+def _aval_of(x) -> ShapedArray:
+    from funcnet.core.aval import get_aval
+
+    return get_aval(x)
+
+
+def unbroadcast(ct, aval: ShapedArray):
+    """Sum ``ct`` down to ``aval``'s shape (undo implicit broadcasting) and dtype."""
+    from funcnet.ops import reductions, shape as shape_ops
+    from funcnet.ops.elementwise import convert_element_type
+
+    shape = aval.shape
+    if tuple(ct.shape) != shape:
+        lead = ct.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, d in enumerate(shape) if d == 1 and ct.shape[lead + i] != 1)
+        if axes:
+            ct = reductions.reduce_sum(ct, axes)
+        if tuple(ct.shape) != shape:
+            ct = shape_ops.reshape(ct, shape)
+    if ct.dtype != aval.dtype and aval.dtype.kind in "fc":
+        ct = convert_element_type(ct, aval.dtype)
+    return ct
+
+
+def linear_transpose_elementwise(fn: Callable) -> Callable:
+    """Transpose rule for an elementwise op linear in each undefined argument."""
+
+    def transpose(ct, *args, **params):
+        return [unbroadcast(fn(ct, i, *args, **params), a.aval) if is_undefined(a) else None
+                for i, a in enumerate(args)]
+
+    return transpose
+
+
+def same_dtype_or_error(prim_name: str, *avals: ShapedArray) -> np.dtype:
+    dts = {a.dtype for a in avals}
+    if len(dts) > 1:
+        shown = ", ".join(f"{a.str_short()}" for a in avals)
+        raise TypeError(f"{prim_name} requires operands of one dtype, got {shown}")
+    return avals[0].dtype
