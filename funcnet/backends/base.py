@@ -84,6 +84,7 @@ def register_backend(name: str, factory: Callable[[], Backend]) -> None:
     _factories[name] = factory
     _instances.pop(name, None)
     _tables.pop(name, None)
+    _tables.pop(name, None)
 
 
 def load(name: str) -> Backend:
@@ -182,8 +183,10 @@ def device_put(x: Any, backend: str | None = None):
     return tree_map(move, x)
 
 
-def to_numpy(x: Any):
-    """A NumPy array from an array of any backend (pytrees are mapped leaf by leaf).
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy array from an array of any backend (or anything ``np.asarray`` takes).
+
+    For a pytree, map it: ``fn.tree.map(fn.to_numpy, params)``.
 
     >>> import funcnet as fn
     >>> fn.to_numpy([1.0, 2.0])
@@ -191,10 +194,6 @@ def to_numpy(x: Any):
     """
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, (dict, list, tuple)) and not hasattr(x, "shape"):
-        from funcnet.core.pytree import map as tree_map
-
-        return tree_map(to_numpy, x)
     for inst in list(_instances.values()):
         if inst.array_type is not np.ndarray and isinstance(x, inst.array_type):
             return inst.to_numpy(x)

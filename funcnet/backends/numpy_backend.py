@@ -2,7 +2,7 @@
 
 >>> from funcnet.backends.numpy_backend import NumpyBackend
 >>> NumpyBackend.kernels["add"](1, 2)
-3
+array(3)
 """
 
 from __future__ import annotations
@@ -233,9 +233,25 @@ _KERNELS = {
 }
 
 
+def _returning_arrays(kernel):
+    """Wrap a kernel so 0-d results are arrays, never NumPy scalars (as API.md §1 says)."""
+    nd = np.ndarray
+
+    def wrapped(*args, **params):
+        out = kernel(*args, **params)
+        if type(out) is nd:
+            return out
+        if isinstance(out, (tuple, list)):
+            return [o if type(o) is nd else np.asarray(o) for o in out]
+        return np.asarray(out)
+
+    wrapped.__name__ = getattr(kernel, "__name__", "kernel")
+    return wrapped
+
+
 class NumpyBackend(Backend):
     """Runs every primitive with NumPy on the CPU."""
 
     name = "numpy"
     array_type = np.ndarray
-    kernels = _KERNELS
+    kernels = {name: _returning_arrays(k) for name, k in _KERNELS.items()}

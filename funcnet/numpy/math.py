@@ -36,7 +36,8 @@ def _float_operand(x):
 
 def _float_binary(prim, x, y):
     x, y = as_operand(x), as_operand(y)
-    kinds = [getattr(v, "dtype", np.asarray(v).dtype).kind for v in (x, y)]
+    kinds = [v.dtype.kind if hasattr(v, "dtype") else np.asarray(v).dtype.kind
+             for v in (x, y)]
     if all(k in "biu" for k in kinds):
         x = _float_operand(x)
     if not hasattr(x, "dtype") and not hasattr(y, "dtype"):

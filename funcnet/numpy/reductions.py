@@ -7,6 +7,8 @@ array([3., 3.], dtype=float32)
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from funcnet.numpy.conversion import as_array
@@ -82,14 +84,16 @@ def mean(a, axis=None, dtype=None, keepdims: bool = False):
     a = convert_element_type(a, dtype)
     axes = normalize_axes(axis, a.ndim)
     n = _count(a.shape, axes)
-    return _keep(red.reduce_sum(a, axes), a.shape, axes, keepdims) / np.asarray(n, a.dtype)
+    from funcnet.ops.elementwise import div
+
+    return div(_keep(red.reduce_sum(a, axes), a.shape, axes, keepdims), np.asarray(n, a.dtype))
 
 
 def _chooser(prim_fn, name):
     def fn(a, axis=None, keepdims: bool = False):
         a = as_array(a)
         axes = normalize_axes(axis, a.ndim)
-        if any(a.shape[i] == 0 for i in axes):
+        if builtins.any(a.shape[i] == 0 for i in axes):
             raise ValueError(f"{name} of an empty axis (shape {a.shape}, axis {axis}): "
                              "the reduction has no identity")
         return _keep(prim_fn(a, axes), a.shape, axes, keepdims)
@@ -146,11 +150,13 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
     """
     a = as_array(a)
     m = mean(a, axis=axis, dtype=dtype, keepdims=True)
-    d = a - m
+    from funcnet.ops.elementwise import div, mul, sub
+
+    d = sub(a, m)
     axes = normalize_axes(axis, a.ndim)
     n = _count(a.shape, axes) - ddof
-    out = sum(d * d, axis=axis, keepdims=keepdims)
-    return out / np.asarray(n, out.dtype)
+    out = sum(mul(d, d), axis=axis, keepdims=keepdims)
+    return div(out, np.asarray(n, out.dtype))
 
 
 def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
@@ -222,7 +228,8 @@ def median(a, axis=None, keepdims: bool = False):
     >>> float(fnp.median(fnp.array([3.0, 1.0, 2.0, 10.0])))
     2.5
     """
-    from funcnet.numpy.manipulation import moveaxis, take
+    from funcnet.numpy.indexing import take
+    from funcnet.numpy.manipulation import moveaxis
 
     a = as_array(a)
     if a.dtype.kind not in "fc":

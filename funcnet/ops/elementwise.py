@@ -6,7 +6,7 @@ Each primitive's kernel is NumPy's ufunc of the same meaning (``neg`` →
 >>> import numpy as np
 >>> from funcnet.ops.elementwise import mul
 >>> mul(np.float32(2), 3.0)
-np.float32(6.0)
+array(6., dtype=float32)
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Transforms: autodiff (ad.py, api.py), custom rules and checkpointing (custom.py)."""

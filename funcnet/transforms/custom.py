@@ -1,0 +1,302 @@
+"""User-defined derivative rules (``custom_jvp``, ``custom_vjp``) and ``checkpoint``.
+
+Each is dispatched to the innermost active trace through ``process_custom``:
+the JVP trace applies the user's rule; every other trace simply runs the
+function.  Reverse mode of a ``custom_vjp`` function records a linear
+``custom_vjp_lin`` equation whose transpose calls the user's ``bwd``;
+``checkpoint`` records a ``checkpoint_lin`` equation that keeps only the
+inputs and recomputes the forward pass when it is transposed.
+
+>>> import funcnet as fn, funcnet.numpy as fnp
+>>> @fn.custom_jvp
+... def f(x):
+...     return fnp.sin(x)
+>>> @f.defjvp
+... def f_jvp(primals, tangents):
+...     (x,), (t,) = primals, tangents
+...     return f(x), 2.0 * t   # a deliberately different derivative
+>>> float(fn.grad(f)(0.0))
+2.0
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from funcnet.core import pytree
+from funcnet.core.aval import ShapedArray, get_aval
+from funcnet.core.primitive import Primitive
+from funcnet.core.trace import find_top_trace, full_lower
+from funcnet.transforms import ad
+from funcnet.transforms.ad import JVPTrace, JVPTracer, Zero
+
+
+def _bind_custom(kind: str, fun: Callable, rule: Any, leaves: list, params: dict) -> list:
+    trace = find_top_trace(leaves)
+    tracers = [trace.full_raise(x) for x in leaves]
+    outs = trace.process_custom(kind, fun, rule, tracers, params)
+    return [full_lower(o) for o in outs]
+
+
+def _flat(fun: Callable, in_tree, store: dict) -> Callable:
+    def flat(*leaves):
+        out = fun(*in_tree.unflatten(leaves))
+        out_leaves, store["out_tree"] = pytree.flatten(out)
+        return out_leaves
+
+    return flat
+
+
+def _check_tree(what: str, name: str, got, expected) -> None:
+    if got != expected:
+        raise TypeError(f"{name}: {what} has structure {got}, but the function's "
+                        f"output has structure {expected}")
+
+
+def _inline_jvp(impl: Callable) -> Callable:
+    """A JVP rule for a primitive defined by a traceable Python function."""
+
+    def jvp(primals, tangents, **params):
+        outs, touts = ad.jvp_flat(lambda *xs: impl(*xs, **params), primals, tangents)
+        return outs, touts
+
+    return jvp
+
+
+# ---------------------------------------------------------------------------
+# custom_jvp
+
+
+class custom_jvp:
+    """Give ``fun`` a hand-written forward-mode rule (reverse mode derives from it).
+
+    ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (primal_out, tangent_out)``;
+    the rule's tangent output must be linear in ``tangents``.  With
+    ``nondiff_argnums`` those arguments are passed first to the rule, as in JAX.
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: tuple = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.jvp: Callable | None = None
+
+    def defjvp(self, jvp: Callable) -> Callable:
+        """Register the JVP rule (usable as a decorator)."""
+        self.jvp = jvp
+        return jvp
+
+    def __call__(self, *args):
+        name = getattr(self.fun, "__name__", "custom_jvp function")
+        if self.jvp is None:
+            raise AttributeError(f"no JVP rule defined for custom_jvp function {name}; "
+                                 "use @f.defjvp")
+        nd = {i: args[i] for i in self.nondiff_argnums}
+        dyn = tuple(a for i, a in enumerate(args) if i not in nd)
+        leaves, in_tree = pytree.flatten(dyn)
+        store: dict = {}
+
+        def full_args(dyn_args):
+            it = iter(dyn_args)
+            return [nd[i] if i in nd else next(it) for i in range(len(args))]
+
+        fun = _flat(lambda *d: self.fun(*full_args(d)), in_tree, store)
+
+        def rule(trace: JVPTrace, tracers, params):
+            primals = in_tree.unflatten([t.primal for t in tracers])
+            tangents = in_tree.unflatten([ad.instantiate(t.tangent) for t in tracers])
+            nd_vals = [nd[i] for i in self.nondiff_argnums]
+            out, tout = self.jvp(*nd_vals, tuple(primals), tuple(tangents))
+            out_leaves, out_tree = pytree.flatten(out)
+            t_leaves, t_tree = pytree.flatten(tout)
+            _check_tree("the JVP rule's tangent output", name, t_tree, out_tree)
+            store["out_tree"] = out_tree
+            return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, t_leaves)]
+
+        outs = _bind_custom("jvp", fun, rule, leaves, {})
+        return store["out_tree"].unflatten(outs)
+
+
+# ---------------------------------------------------------------------------
+# custom_vjp
+
+custom_vjp_lin_p = Primitive("custom_vjp_lin", multiple_results=True, linear=True)
+custom_vjp_lin_p.abstract_eval = lambda *avals, out_avals, **_: list(out_avals)
+
+
+def _custom_vjp_lin_impl(*args, num_res, num_primals, bwd, jvp, in_tree, res_tree, out_tree,
+                         name, out_avals):
+    if jvp is None:
+        raise TypeError(
+            f"forward-mode differentiation (jvp, jacfwd, hessian's outer pass) of the "
+            f"custom_vjp function {name} needs a forward rule: its VJP (bwd) alone cannot "
+            f"give tangents. Define one with @{name}.defjvp(rule), where "
+            "rule(primals, tangents) -> (primal_out, tangent_out).")
+    primals = args[num_res:num_res + num_primals]
+    tangents = args[num_res + num_primals:]
+    _, tout = jvp(tuple(in_tree.unflatten(primals)), tuple(in_tree.unflatten(tangents)))
+    return pytree.flatten(tout)[0]
+
+
+def _custom_vjp_lin_transpose(cts, *args, num_res, num_primals, bwd, jvp, in_tree, res_tree,
+                              out_tree, name, out_avals):
+    res = res_tree.unflatten(args[:num_res])
+    ct_in = bwd(res, out_tree.unflatten(cts))
+    if not isinstance(ct_in, tuple):
+        raise TypeError(f"the bwd rule of custom_vjp function {name} must return a tuple with "
+                        f"one cotangent per positional argument, got {type(ct_in).__name__}")
+    ct_leaves, ct_tree = pytree.flatten(ct_in, is_leaf=lambda x: x is None)
+    if ct_tree.num_leaves != in_tree.num_leaves:
+        raise TypeError(f"the bwd rule of custom_vjp function {name} returned cotangents of "
+                        f"structure {ct_tree}; expected one per input leaf: {in_tree}")
+    return [None] * (num_res + num_primals) + list(ct_leaves)
+
+
+custom_vjp_lin_p.impl = _custom_vjp_lin_impl
+custom_vjp_lin_p.jvp = _inline_jvp(_custom_vjp_lin_impl)
+custom_vjp_lin_p.transpose = _custom_vjp_lin_transpose
+
+
+class custom_vjp:
+    """Give ``fun`` a hand-written reverse-mode rule.
+
+    ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)`` and
+    ``bwd(residuals, cotangent_out) -> tuple`` of one cotangent per argument.
+    Forward mode (``jvp``, ``jacfwd``) also needs ``f.defjvp(rule)``; without
+    it, those transforms raise an error that says so.
+
+    >>> import funcnet as fn, funcnet.numpy as fnp
+    >>> @fn.custom_vjp
+    ... def clip_gradient(x):
+    ...     return x
+    >>> def fwd(x):
+    ...     return x, None
+    >>> def bwd(_, g):
+    ...     return (fnp.clip(g, -1.0, 1.0),)
+    >>> clip_gradient.defvjp(fwd, bwd)
+    >>> float(fn.grad(lambda x: 5.0 * clip_gradient(x))(2.0))
+    1.0
+    """
+
+    def __init__(self, fun: Callable, nondiff_argnums: tuple = ()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+        self.jvp: Callable | None = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        """Register the forward (``fwd``) and backward (``bwd``) rules."""
+        self.fwd = fwd
+        self.bwd = bwd
+
+    def defjvp(self, jvp: Callable) -> Callable:
+        """Optionally register a forward-mode rule (for ``jvp``/``jacfwd``)."""
+        self.jvp = jvp
+        return jvp
+
+    def __call__(self, *args):
+        name = getattr(self.fun, "__name__", "custom_vjp function")
+        if self.fwd is None:
+            raise AttributeError(f"no VJP rule defined for custom_vjp function {name}; "
+                                 "use f.defvjp(fwd, bwd)")
+        nd = {i: args[i] for i in self.nondiff_argnums}
+        nd_vals = [nd[i] for i in self.nondiff_argnums]
+        dyn = tuple(a for i, a in enumerate(args) if i not in nd)
+        leaves, in_tree = pytree.flatten(dyn)
+        store: dict = {}
+
+        def full_args(dyn_args):
+            it = iter(dyn_args)
+            return [nd[i] if i in nd else next(it) for i in range(len(args))]
+
+        fun = _flat(lambda *d: self.fun(*full_args(d)), in_tree, store)
+        bwd = self.bwd if not nd_vals else functools.partial(self.bwd, *nd_vals)
+        jvp = self.jvp if (self.jvp is None or not nd_vals) else functools.partial(
+            self.jvp, *nd_vals)
+
+        def rule(trace: JVPTrace, tracers, params):
+            primals = [t.primal for t in tracers]
+            tangents = [t.tangent for t in tracers]
+            out, res = self.fwd(*full_args(in_tree.unflatten(primals)))
+            out_leaves, out_tree = pytree.flatten(out)
+            res_leaves, res_tree = pytree.flatten(res)
+            store["out_tree"] = out_tree
+            if all(type(t) is Zero for t in tangents):
+                return [JVPTracer(trace, p, Zero(get_aval(p))) for p in out_leaves]
+            out_avals = tuple(ShapedArray(get_aval(o).shape, get_aval(o).dtype)
+                              for o in out_leaves)
+            touts = custom_vjp_lin_p.bind(
+                *res_leaves, *primals, *[ad.instantiate(t) for t in tangents],
+                num_res=len(res_leaves), num_primals=len(primals), bwd=bwd, jvp=jvp,
+                in_tree=in_tree, res_tree=res_tree, out_tree=out_tree, name=name,
+                out_avals=out_avals)
+            return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, touts)]
+
+        outs = _bind_custom("vjp", fun, rule, leaves, {})
+        return store["out_tree"].unflatten(outs)
+
+
+# ---------------------------------------------------------------------------
+# checkpoint (remat)
+
+checkpoint_lin_p = Primitive("checkpoint_lin", multiple_results=True, linear=True)
+checkpoint_lin_p.abstract_eval = lambda *avals, out_avals, **_: list(out_avals)
+
+
+def _checkpoint_lin_impl(*args, fun, num_primals, out_avals):
+    primals, tangents = args[:num_primals], args[num_primals:]
+    _, touts = ad.jvp_flat(fun, primals, tangents)
+    return [ad.instantiate(t) for t in touts]
+
+
+def _checkpoint_lin_transpose(cts, *args, fun, num_primals, out_avals):
+    primals = args[:num_primals]
+    _, f_vjp = ad.vjp_flat(fun, primals)  # recompute the forward pass here
+    return [None] * num_primals + f_vjp(list(cts))
+
+
+checkpoint_lin_p.impl = _checkpoint_lin_impl
+checkpoint_lin_p.jvp = _inline_jvp(_checkpoint_lin_impl)
+checkpoint_lin_p.transpose = _checkpoint_lin_transpose
+
+
+def checkpoint(fun: Callable) -> Callable:
+    """Recompute ``fun``'s intermediate values in the backward pass instead of storing them.
+
+    Reverse mode then keeps only ``fun``'s inputs, trading compute for memory
+    (alias: ``remat``).
+
+    >>> import funcnet as fn, funcnet.numpy as fnp
+    >>> f = fn.checkpoint(lambda x: fnp.sin(fnp.sin(x)))
+    >>> round(float(fn.grad(f)(1.0)), 4)
+    0.36
+    """
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        leaves, in_tree = pytree.flatten(args)
+        store: dict = {}
+        flat = _flat(fun, in_tree, store)
+
+        def rule(trace: JVPTrace, tracers, params):
+            primals = [t.primal for t in tracers]
+            tangents = [t.tangent for t in tracers]
+            outs = flat(*primals)
+            if all(type(t) is Zero for t in tangents):
+                return [JVPTracer(trace, p, Zero(get_aval(p))) for p in outs]
+            out_avals = tuple(ShapedArray(get_aval(o).shape, get_aval(o).dtype) for o in outs)
+            touts = checkpoint_lin_p.bind(*primals, *[ad.instantiate(t) for t in tangents],
+                                          fun=flat, num_primals=len(primals),
+                                          out_avals=out_avals)
+            return [JVPTracer(trace, p, t) for p, t in zip(outs, touts)]
+
+        outs = _bind_custom("checkpoint", flat, rule, leaves, {})
+        return store["out_tree"].unflatten(outs)
+
+    return wrapped
+
+
+remat = checkpoint
