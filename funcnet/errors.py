@@ -57,7 +57,10 @@ def user_line() -> str:
 
 
 def filter_traceback(tb):
-    """Drop funcnet's internal frames from ``tb`` unless ``FUNCNET_TRACEBACK=full``."""
+    """Keep only the user's frames of ``tb`` unless ``FUNCNET_TRACEBACK=full``.
+
+    If every frame is funcnet's own, the innermost one is kept.
+    """
     if os.environ.get("FUNCNET_TRACEBACK", "filtered") == "full":
         return tb
     frames = []
@@ -73,3 +76,31 @@ def filter_traceback(tb):
         a.tb_next = b
     keep[-1].tb_next = None
     return keep[0]
+
+
+_HIDDEN_NOTE = ("(funcnet's internal frames are hidden from this traceback; "
+                "set FUNCNET_TRACEBACK=full to see them)")
+
+
+def reraise_filtered(e: BaseException):
+    """Re-raise ``e`` with funcnet's internal frames removed from its traceback."""
+    if os.environ.get("FUNCNET_TRACEBACK", "filtered") != "full" and hasattr(e, "add_note"):
+        if _HIDDEN_NOTE not in getattr(e, "__notes__", ()):
+            e.add_note(_HIDDEN_NOTE)
+    raise e.with_traceback(filter_traceback(e.__traceback__))
+
+
+def rule_error(prim_name: str, operands: str, e: Exception) -> Exception:
+    """A clear error for a failed shape/dtype rule: the primitive, the operand types
+    and the user's source line.  Returns the new exception (of ``e``'s type)."""
+    msg = str(e)
+    if msg.startswith(prim_name + ":"):
+        msg = msg[len(prim_name) + 1:].strip()
+    where = user_line()
+    text = f"{prim_name} of {operands}: {msg}" + (f"\n  at: {where}" if where else "")
+    try:
+        new = type(e)(text)
+    except Exception:  # an exception type with a different constructor
+        new = ValueError(text)
+    new.__suppress_context__ = True
+    return new

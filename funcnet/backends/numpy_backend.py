@@ -184,6 +184,34 @@ def _iota(*, dtype, shape, dimension):
     return np.ascontiguousarray(np.broadcast_to(ar, shape))
 
 
+# linear algebra and FFT kernels (primitives of funcnet/ops/linalg.py and funcnet/ops/fft.py)
+
+
+def _complex(x, y):
+    dtype = np.result_type(x, y, np.complex64)
+    out = np.empty(np.broadcast_shapes(np.shape(x), np.shape(y)), dtype)
+    out.real = x
+    out.imag = y
+    return out
+
+
+_FFTS = {"fft": np.fft.fft, "ifft": np.fft.ifft, "rfft": np.fft.rfft, "irfft": np.fft.irfft}
+
+
+def _fft(x, *, fft_type, n):
+    return _FFTS[fft_type](x, n=n, axis=-1)
+
+
+def _triangular_solve(a, b, *, lower, transpose_a):
+    t = np.tril(a) if lower else np.triu(a)
+    return np.linalg.solve(np.swapaxes(t, -1, -2) if transpose_a else t, b)
+
+
+def _slogdet(a):
+    sign, logabsdet = np.linalg.slogdet(a)
+    return [sign, logabsdet]
+
+
 _KERNELS = {
     # AD support
     "zeros": lambda *, shape, dtype: np.zeros(shape, dtype),
@@ -230,6 +258,10 @@ _KERNELS = {
     "scatter": _scatter_with(None), "scatter_add": _scatter_with(np.add),
     "scatter_mul": _scatter_with(np.multiply), "scatter_min": _scatter_with(np.minimum),
     "scatter_max": _scatter_with(np.maximum),
+    # linear algebra, FFT and complex parts (funcnet/ops/linalg.py, funcnet/ops/fft.py)
+    "solve": lambda a, b: np.linalg.solve(a, b), "triangular_solve": _triangular_solve,
+    "cholesky": np.linalg.cholesky, "det": np.linalg.det, "slogdet": _slogdet,
+    "fft": _fft, "real": np.real, "imag": np.imag, "conj": np.conj, "complex": _complex,
 }
 
 

@@ -76,13 +76,24 @@ def scalar_dtype(x) -> np.dtype:
     return np.dtype(np.complex128 if config.float_dtype == np.float64 else np.complex64)
 
 
+_scalar_avals: dict = {}
+
+
+def _scalar_aval(x) -> ShapedArray:
+    key = (type(x), config.float_dtype)
+    aval = _scalar_avals.get(key)
+    if aval is None:
+        aval = _scalar_avals[key] = ShapedArray((), scalar_dtype(x), weak_type=True)
+    return aval
+
+
 def get_aval(x) -> ShapedArray:
     """The abstract value of a tracer, array or Python scalar."""
+    if type(x) in _SCALAR_TYPES:
+        return _scalar_aval(x)
     aval = getattr(x, "aval", None)
     if aval is not None:
         return aval
-    if type(x) in _SCALAR_TYPES:
-        return ShapedArray((), scalar_dtype(x), weak_type=True)
     shape = getattr(x, "shape", None)
     if shape is not None and hasattr(x, "dtype"):
         return ShapedArray(shape, x.dtype)

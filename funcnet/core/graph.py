@@ -15,7 +15,7 @@ import itertools
 from typing import Any
 
 from funcnet.core.aval import ShapedArray, get_aval
-from funcnet.core.trace import Trace, Tracer, full_lower
+from funcnet.core.trace import Trace, Tracer, abstract_eval_checked, full_lower
 from funcnet.errors import user_frame
 
 
@@ -236,7 +236,7 @@ class GraphTrace(Trace):
     lift = pure
 
     def process_primitive(self, prim, tracers, params):
-        avals_out = prim.abstract_eval(*[t.aval for t in tracers], **params)
+        avals_out = abstract_eval_checked(prim, [t.aval for t in tracers], params)
         builder = self.main.global_data
         if prim.multiple_results:
             outs = [GraphTracer(self, a, Var(a)) for a in avals_out]

@@ -51,7 +51,10 @@ class Primitive:
         """Apply the primitive under the innermost active transform (or eagerly)."""
         state = _trace.state
         if state.eager:
-            return state.kernels[self](*args, **params)
+            try:
+                return state.kernels[self](*args, **params)
+            except Exception as e:
+                _trace.kernel_failed(self, args, params, e)
         return _trace.bind_slow(self, args, params)
 
     def __repr__(self) -> str:

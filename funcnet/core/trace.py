@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from funcnet.errors import ConcretizationError, UnexpectedTracerError, user_line
+from funcnet.errors import (ConcretizationError, UnexpectedTracerError, reraise_filtered,
+                            rule_error, user_line)
 
 
 class MainTrace:
@@ -135,13 +136,74 @@ def find_top_trace(args) -> Trace:
     return top.trace
 
 
+def check_no_escaped_tracers(args) -> None:
+    """Raise ``UnexpectedTracerError`` if a tracer of a finished transform is among ``args``."""
+    for x in args:
+        if isinstance(x, Tracer) and not x._trace.main.alive:
+            raise UnexpectedTracerError(_escaped_message(x))
+
+
+def _operand_str(args) -> str:
+    from funcnet.core.aval import get_aval
+
+    out = []
+    for a in args:
+        try:
+            out.append(get_aval(a).str_short())
+        except TypeError:
+            out.append(type(a).__name__)
+    return ", ".join(out) or "no operands"
+
+
+def kernel_failed(prim, args, params, e: Exception):
+    """Explain a kernel's failure: escaped tracers, or the shape rule's own message."""
+    check_no_escaped_tracers(args)
+    from funcnet.core.aval import get_aval
+
+    try:
+        avals = [get_aval(a) for a in args]
+        if prim.abstract_eval is not None:
+            prim.abstract_eval(*avals, **params)
+    except (ValueError, TypeError, IndexError) as rule_exc:
+        reraise_filtered(rule_error(prim.name, _operand_str(args), rule_exc))
+    if hasattr(e, "add_note"):
+        where = user_line()
+        e.add_note(f"in funcnet primitive '{prim.name}' with operands {_operand_str(args)}"
+                   + (f"\n  at: {where}" if where else ""))
+    reraise_filtered(e)
+
+
+def abstract_eval_checked(prim, avals, params):
+    """``prim.abstract_eval`` with errors that name the primitive, operands and user line."""
+    try:
+        return prim.abstract_eval(*avals, **params)
+    except (ValueError, TypeError, IndexError) as e:
+        reraise_filtered(rule_error(prim.name, ", ".join(a.str_short() for a in avals), e))
+
+
 def bind_slow(prim, args, params):
-    trace = find_top_trace(args)
-    tracers = [trace.full_raise(a) for a in args]
+    top = state.dynamic
+    for x in args:
+        if isinstance(x, Tracer):
+            m = x._trace.main
+            if m.level > top.level:
+                top = m
+            elif not m.alive:
+                raise UnexpectedTracerError(_escaped_message(x))
+    if top.level == 0:
+        try:
+            return state.kernels[prim](*args, **params)
+        except Exception as e:
+            kernel_failed(prim, args, params, e)
+    if not top.alive:
+        raise UnexpectedTracerError(_escaped_message(args[0]))
+    trace = top.trace
+    tracers = [x if isinstance(x, Tracer) and x._trace.main is top else trace.full_raise(x)
+               for x in args]
     out = trace.process_primitive(prim, tracers, params)
     if prim.multiple_results:
-        return [full_lower(o) for o in out]
-    return full_lower(out)
+        return [o.full_lower() if isinstance(o, Tracer) else o for o in out]
+    return out.full_lower() if isinstance(out, Tracer) else out
 
 
 def full_lower(x):

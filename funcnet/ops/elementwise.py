@@ -17,7 +17,7 @@ from funcnet.core.aval import ShapedArray
 from funcnet.core.primitive import Primitive
 from funcnet.ops.rules import (defjvp, defjvp_zero, deflinear, elementwise_abstract_eval,
                                is_undefined, linear_transpose_elementwise, unbroadcast)
-from funcnet.transforms.ad import Zero
+from funcnet.transforms.ad import Zero, zeros_like_aval
 
 
 def _elementwise(name: str, nargs: int, out_dtype=None, float_only=False) -> Primitive:
@@ -325,7 +325,30 @@ defjvp_zero(floor_p)
 defjvp_zero(ceil_p)
 defjvp_zero(round_p)
 defjvp_zero(trunc_p)
-defjvp(abs_p, lambda t, ans, x: mul(t, sign(x)))
+
+
+def _abs_abstract_eval(x):
+    # |z| of a complex z is real, of the components' precision (complex64 -> float32).
+    out = elementwise_abstract_eval(x)
+    if out.dtype.kind == "c":
+        return ShapedArray(out.shape, np.dtype(out.dtype.char.lower()), out.weak_type)
+    return out
+
+
+def _abs_jvp(t, ans, x):
+    if np.dtype(x.dtype).kind != "c":
+        return mul(t, sign(x))
+    # d|z| = Re(conj(z) dz) / |z|, taken as 0 at z == 0 (double-where safe).
+    from funcnet.ops.fft import complex_, conj, real
+
+    at_zero = eq(ans, 0)
+    safe = select(at_zero, 1.0, ans)
+    unit = div(x, complex_(safe, zeros_like_aval(ShapedArray(np.shape(ans), ans.dtype))))
+    return real(mul(conj(unit), t))
+
+
+abs_p.abstract_eval = _abs_abstract_eval
+defjvp(abs_p, _abs_jvp)
 defjvp(exp_p, lambda t, ans, x: mul(t, ans))
 defjvp(expm1_p, lambda t, ans, x: mul(t, add(ans, 1)))
 defjvp(log_p, lambda t, ans, x: div(t, x))

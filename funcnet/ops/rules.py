@@ -13,7 +13,7 @@ import numpy as np
 
 from funcnet.core.aval import ShapedArray, result_dtype
 from funcnet.core.primitive import Primitive
-from funcnet.transforms.ad import Zero, add_tangents, is_undefined
+from funcnet.transforms.ad import Zero, add_any_p, is_undefined
 
 # ---------------------------------------------------------------------------
 # Shapes
@@ -51,7 +51,21 @@ def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
 # Primitive definition helpers
 
 
+_YIELDS_TO = {"b": "biufc", "i": "iufc", "u": "iufc", "f": "fc", "c": "c"}
+
+
 def elementwise_abstract_eval(*avals: ShapedArray, out_dtype=None) -> ShapedArray:
+    if out_dtype is None and len(avals) == 2:
+        a, b = avals
+        # fast paths: identical operands, or an array with a weak scalar it absorbs
+        if a.shape == b.shape and a.dtype == b.dtype and a.weak_type == b.weak_type:
+            return a
+        if b.weak_type and not a.weak_type and not b.shape and a.dtype.kind in _YIELDS_TO[
+                b.dtype.kind]:
+            return a
+        if a.weak_type and not b.weak_type and not a.shape and b.dtype.kind in _YIELDS_TO[
+                a.dtype.kind]:
+            return b
     shape = broadcast_shapes(*[a.shape for a in avals])
     if out_dtype is not None:
         return ShapedArray(shape, out_dtype)
@@ -59,15 +73,15 @@ def elementwise_abstract_eval(*avals: ShapedArray, out_dtype=None) -> ShapedArra
     return ShapedArray(shape, dtype, weak)
 
 
-def fit_tangent(t, aval: ShapedArray):
-    """Cast and broadcast a tangent contribution to the output's type."""
+def fit_tangent(t, aval):
+    """Cast and broadcast a tangent contribution to the type of ``aval`` (or an array)."""
     from funcnet.ops import shape as shape_ops
     from funcnet.ops.elementwise import convert_element_type
 
     if t.dtype != aval.dtype:
         t = convert_element_type(t, aval.dtype)
-    if tuple(t.shape) != aval.shape:
-        t = shape_ops.broadcast_to(t, aval.shape)
+    if tuple(t.shape) != tuple(aval.shape):
+        t = shape_ops.broadcast_to(t, tuple(aval.shape))
     return t
 
 
@@ -80,13 +94,15 @@ def defjvp(prim: Primitive, *rules: Callable | None) -> None:
 
     def jvp(primals, tangents, **params):
         ans = prim.bind(*primals, **params)
-        aval = _aval_of(ans)
-        out = Zero(aval)
+        out = None
         for rule, t in zip(rules, tangents):
             if rule is None or type(t) is Zero:
                 continue
-            out = add_tangents(out, fit_tangent(rule(t, ans, *primals, **params), aval))
-        return ans, out
+            c = rule(t, ans, *primals, **params)
+            if c.dtype != ans.dtype or c.shape != ans.shape:
+                c = fit_tangent(c, ans)
+            out = c if out is None else add_any_p.bind(out, c)
+        return ans, Zero(_aval_of(ans)) if out is None else out
 
     prim.jvp = jvp
 

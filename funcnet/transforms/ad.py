@@ -90,16 +90,20 @@ def is_float(dtype) -> bool:
 class JVPTracer(Tracer):
     """A primal value with its tangent (possibly a symbolic ``Zero``)."""
 
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "_aval")
 
     def __init__(self, trace, primal, tangent):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
+        self._aval = None
 
     @property
     def aval(self) -> ShapedArray:
-        return get_aval(self.primal)
+        aval = self._aval
+        if aval is None:
+            aval = self._aval = get_aval(self.primal)
+        return aval
 
     def full_lower(self):
         # A value with a zero tangent is just its primal to every outer level.
