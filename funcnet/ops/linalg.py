@@ -23,7 +23,7 @@ from funcnet.core.aval import ShapedArray, get_aval
 from funcnet.core.primitive import Primitive
 from funcnet.ops import elementwise as ew
 from funcnet.ops.contraction import dot_general
-from funcnet.ops.fft import conj, imag, real, real_dtype, complex_
+from funcnet.ops.fft import complex_, conj, imag, real, real_dtype
 from funcnet.ops.reductions import reduce_sum
 from funcnet.ops.rules import is_undefined
 from funcnet.ops.shape import broadcast_in_dim, transpose

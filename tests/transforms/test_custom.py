@@ -1,0 +1,120 @@
+"""custom_jvp, custom_vjp and checkpoint."""
+
+import functools
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+import funcnet.numpy as fnp
+from funcnet.testing import check_grads
+
+
+def make_log1pexp():
+    @fn.custom_jvp
+    def log1pexp(x):
+        return fnp.log1p(fnp.exp(x))
+
+    @log1pexp.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return log1pexp(x), t * (1 - 1 / (1 + fnp.exp(x)))
+
+    return log1pexp
+
+
+def test_custom_jvp_used_by_grad_and_stable():
+    f = make_log1pexp()
+    g = fn.grad(f)(np.float64(100.0))
+    assert np.isfinite(g) and np.isclose(g, 1.0)
+    check_grads(f, (np.array([0.5, -1.0, 2.0]),), order=2)
+
+
+def test_custom_jvp_nondiff_argnums():
+    @functools.partial(fn.custom_jvp, nondiff_argnums=(0,))
+    def scale(k, x):
+        return k * x
+
+    @scale.defjvp
+    def _(k, primals, tangents):
+        return scale(k, primals[0]), k * tangents[0] * 10.0  # marked: 10x
+    assert float(fn.grad(lambda x: scale(2.0, x))(1.0)) == 20.0
+
+
+def make_clip_grad():
+    @fn.custom_vjp
+    def clip_grad(x):
+        return x
+
+    def fwd(x):
+        return x, None
+
+    def bwd(_, g):
+        return (fnp.clip(g, -1.0, 1.0),)
+
+    clip_grad.defvjp(fwd, bwd)
+    return clip_grad
+
+
+def test_custom_vjp_bwd_is_used():
+    f = make_clip_grad()
+    assert float(fn.grad(lambda x: 5.0 * f(x))(2.0)) == 1.0
+    assert float(fn.grad(lambda x: -0.5 * f(x))(2.0)) == -0.5
+
+
+def make_sin_vjp(with_jvp: bool):
+    @fn.custom_vjp
+    def s(x):
+        return fnp.sin(x)
+
+    def fwd(x):
+        return s(x), fnp.cos(x)
+
+    def bwd(c, g):
+        return (c * g,)
+
+    s.defvjp(fwd, bwd)
+    if with_jvp:
+        @s.defjvp
+        def _(primals, tangents):
+            return s(primals[0]), fnp.cos(primals[0]) * tangents[0]
+    return s
+
+
+def test_custom_vjp_forward_mode_needs_jvp_rule():
+    s = make_sin_vjp(with_jvp=False)
+    x = np.array([0.2, 0.4])
+    with pytest.raises(TypeError, match=r"custom_vjp function s needs a forward rule.*defjvp"):
+        fn.jvp(s, (x,), (np.ones(2),))
+    with pytest.raises(TypeError, match="defjvp"):
+        fn.jacfwd(s)(x)
+    # reverse mode and hessian (forward-over-reverse differentiates bwd) work without it
+    np.testing.assert_allclose(fn.grad(lambda x: fnp.sum(s(x)))(x), np.cos(x))
+    np.testing.assert_allclose(fn.hessian(lambda x: fnp.sum(s(x)))(x), np.diag(-np.sin(x)))
+
+
+def test_custom_vjp_with_jvp_rule_supports_every_mode():
+    s = make_sin_vjp(with_jvp=True)
+    x = np.array([0.2, 0.4])
+    np.testing.assert_allclose(fn.jacfwd(s)(x), np.diag(np.cos(x)))
+    np.testing.assert_allclose(fn.jacrev(fn.jacfwd(lambda x: fnp.sum(s(x))))(x),
+                               np.diag(-np.sin(x)))
+    check_grads(lambda x: fnp.sum(s(x) ** 2), (x,), order=2)
+
+
+def test_checkpoint_matches_plain_and_keeps_only_inputs():
+    def block(x):
+        return fnp.tanh(fnp.sin(x) * fnp.exp(x))
+
+    x = np.array([0.1, -0.3, 0.7])
+    ck = fn.checkpoint(block)
+    np.testing.assert_allclose(fn.grad(lambda x: fnp.sum(ck(x)))(x),
+                               fn.grad(lambda x: fnp.sum(block(x)))(x))
+    check_grads(lambda x: fnp.sum(ck(x)), (x,), order=2)
+    # the linearized graph of the checkpointed function holds one equation
+    from funcnet.transforms import ad
+
+    _, graph = ad.linearize_flat(lambda x: [fnp.sum(ck(x))], [x])
+    names = [e.prim.name for e in graph.eqns]
+    assert names.count("checkpoint_lin") == 1 and "tanh" not in names
+    assert fn.remat is fn.checkpoint
