@@ -7,14 +7,25 @@ array([2., 2.], dtype=float32)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from funcnet.config import config
+from funcnet.core.aval import get_aval, result_dtype, scalar_dtype
 from funcnet.core.trace import state
 from funcnet.numpy.conversion import as_array, as_operand, asarray
 from funcnet.ops import elementwise as ew
 from funcnet.ops.elementwise import convert_element_type
 
 _ND = np.ndarray
+_SCALAR_KIND = {bool: 0, int: 1, float: 2, complex: 3}
+
+
+def _scalar_pair(x, y):
+    """Two Python scalars: funcnet picks the dtype (``default_float`` for floats)."""
+    hi = x if _SCALAR_KIND[type(x)] >= _SCALAR_KIND[type(y)] else y
+    return asarray(x, scalar_dtype(hi)), y
 
 
 def _binary(prim, x, y):
@@ -22,27 +33,51 @@ def _binary(prim, x, y):
         return prim.bind(x, y)
     x, y = as_operand(x), as_operand(y)
     if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
-        x = asarray(x)
+        x, y = _scalar_pair(x, y)
     return prim.bind(x, y)
+
+
+def _float_dtype(dtype: np.dtype, divide: bool = False) -> np.dtype:
+    """The float dtype NumPy computes an integer/bool input in.
+
+    True division always uses float64; other ufuncs (sqrt, arctan2, ...) take
+    the smallest float that holds the integer type (int8 -> float16).
+    """
+    if dtype.kind in "biu":
+        return np.dtype(np.float64) if divide else np.promote_types(dtype, np.float16)
+    return dtype
 
 
 def _float_operand(x):
-    """Integers and bools are promoted to float for true division, roots, logs..."""
+    """Integers and bools are promoted to float for roots, logs, trigonometry..."""
     x = as_array(x)
     if x.dtype.kind in "biu":
-        x = convert_element_type(x, np.promote_types(x.dtype, np.float16))
+        x = convert_element_type(x, _float_dtype(x.dtype))
     return x
 
 
-def _float_binary(prim, x, y):
+def _float_pair(x, y, divide: bool = False):
+    """Both operands in their common floating dtype (NumPy 2 promotion, weak scalars)."""
     x, y = as_operand(x), as_operand(y)
-    kinds = [v.dtype.kind if hasattr(v, "dtype") else np.asarray(v).dtype.kind
-             for v in (x, y)]
-    if all(k in "biu" for k in kinds):
-        x = _float_operand(x)
-    if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
-        x = asarray(x)
-    return prim.bind(x, y)
+    dtype, weak = result_dtype(get_aval(x), get_aval(y))
+    if weak and dtype.kind in "biu":
+        dtype = config.float_dtype  # Python numbers alone: funcnet picks the float
+    else:
+        dtype = _float_dtype(dtype, divide)
+    return _cast_operand(x, dtype), _cast_operand(y, dtype)
+
+
+def _cast_operand(x, dtype):
+    if not hasattr(x, "dtype"):
+        return asarray(x, dtype)
+    return convert_element_type(x, dtype)
+
+
+def _float_binary(prim, x, y, divide: bool = False):
+    if (state.eager and type(x) is _ND and type(y) is _ND and x.dtype == y.dtype
+            and x.dtype.kind in "fc"):
+        return prim.bind(x, y)
+    return prim.bind(*_float_pair(x, y, divide))
 
 
 def add(x, y):
@@ -72,7 +107,7 @@ def divide(x, y):
     >>> fnp.divide(fnp.array([1, 2]), 2)
     array([0.5, 1. ])
     """
-    return _float_binary(ew.div_p, x, y)
+    return _float_binary(ew.div_p, x, y, divide=True)
 
 
 true_divide = divide
@@ -135,12 +170,14 @@ def hypot(x1, x2):
     >>> float(fnp.hypot(3.0, 4.0))
     5.0
     """
-    a, b = abs(as_operand(x1)), abs(as_operand(x2))
-    big = maximum(a, b)
-    small = minimum(a, b)
-    safe_big = where(big == 0, 1.0, big)
-    ratio = small / safe_big
-    return where(big == 0, 0.0, big * sqrt(1 + ratio * ratio))
+    x1, x2 = _float_pair(x1, x2)
+    a, b = absolute(x1), absolute(x2)
+    big, small = maximum(a, b), minimum(a, b)
+    zero = equal(big, 0)
+    ratio = divide(small, where(zero, 1, big))
+    out = where(zero, 0, multiply(big, sqrt(add(1, multiply(ratio, ratio)))))
+    # an infinite side wins even over NaN, as in C99 (and NumPy)
+    return where(logical_or(isinf(a), isinf(b)), math.inf, out)
 
 
 def logaddexp(x1, x2):
@@ -150,11 +187,12 @@ def logaddexp(x1, x2):
     >>> float(fnp.logaddexp(1000.0, 1000.0)) > 1000
     True
     """
-    x1, x2 = as_operand(x1), as_operand(x2)
+    x1, x2 = _float_pair(x1, x2)
     hi = maximum(x1, x2)
-    hi_safe = where(isfinite(hi), hi, 0.0)
-    delta = where(x1 == x2, 0.0, -abs(x1 - x2))
-    return where(isfinite(hi), hi_safe + log1p(exp(delta)), hi)
+    finite = isfinite(hi)
+    # -|x1 - x2|, written so that equal infinities give 0 rather than NaN
+    delta = where(equal(x1, x2), 0, negative(absolute(subtract(x1, x2))))
+    return where(finite, add(where(finite, hi, 0), log1p(exp(delta))), hi)
 
 
 def _unary(prim, float_only=True):
@@ -214,6 +252,10 @@ def positive(x):
     return as_array(x)
 
 
+_LN2 = math.log(2.0)  # Python floats: weak, so float32 inputs stay float32
+_LN10 = math.log(10.0)
+
+
 def exp2(x):
     """Elementwise ``2**x``.
 
@@ -221,29 +263,48 @@ def exp2(x):
     >>> float(fnp.exp2(3.0))
     8.0
     """
-    x = _float_operand(x)
-    return exp(x * np.log(2.0))
+    return exp(multiply(_float_operand(x), _LN2))
 
 
 def log2(x):
-    """Elementwise base-2 logarithm."""
-    return log(x) / np.log(2.0)
+    """Elementwise base-2 logarithm.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.log2(fnp.array([8.0]))
+    array([3.], dtype=float32)
+    """
+    return divide(log(x), _LN2)
 
 
 def log10(x):
     """Elementwise base-10 logarithm."""
-    return log(x) / np.log(10.0)
+    return divide(log(x), _LN10)
 
 
 def square(x):
-    """Elementwise ``x * x``."""
+    """Elementwise ``x * x`` (bools square as int8, as in NumPy).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.square(fnp.array([2, -3]))
+    array([4, 9])
+    """
     x = as_array(x)
-    return x * x
+    if x.dtype == np.bool_:
+        x = convert_element_type(x, np.int8)
+    return multiply(x, x)
 
 
 def reciprocal(x):
-    """Elementwise ``1 / x`` (integers keep NumPy's integer semantics via ``divide``)."""
-    return divide(1, as_array(x)) if as_array(x).dtype.kind in "fc" else divide(1.0, x)
+    """Elementwise ``1 / x``; integers keep NumPy's integer result (0 unless ``|x| == 1``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.reciprocal(fnp.array([4.0])), fnp.reciprocal(fnp.array([1, 2, -1]))
+    (array([0.25], dtype=float32), array([ 1,  0, -1]))
+    """
+    x = as_array(x)
+    if x.dtype.kind in "iu":
+        return where(equal(absolute(x), 1), x, 0)
+    return divide(1, _float_operand(x))
 
 
 def _rounding(prim):
@@ -272,12 +333,22 @@ def round(x, decimals: int = 0):  # noqa: A001
     array([0.5, 1.5, 2.2], dtype=float32)
     """
     x = as_array(x)
-    if x.dtype.kind in "biu" and decimals >= 0:
-        return x
+    decimals = int(decimals)
+    if x.dtype.kind in "biu":
+        if decimals >= 0:
+            return x
+        # round to tens, hundreds... in float64, then back to the integer type
+        xf = convert_element_type(x, np.float64)
+        scale = 10.0 ** -decimals
+        return convert_element_type(multiply(ew.round_p.bind(divide(xf, scale)), scale),
+                                    x.dtype)
     if decimals == 0:
         return ew.round_p.bind(x)
-    scale = 10.0 ** decimals
-    return ew.round_p.bind(x * scale) / scale
+    if decimals > 0:  # the same steps as NumPy, so that halves round the same way
+        scale = 10.0 ** decimals
+        return divide(ew.round_p.bind(multiply(x, scale)), scale)
+    scale = 10.0 ** -decimals
+    return multiply(ew.round_p.bind(divide(x, scale)), scale)
 
 
 around = round
@@ -376,8 +447,24 @@ def left_shift(x, y):
 
 
 def right_shift(x, y):
-    """Elementwise logical right shift ``x >> y``."""
-    return _binary(ew.shift_right_logical_p, x, y)
+    """Elementwise ``x >> y``: arithmetic (sign-filling) for signed integers, as in NumPy.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.right_shift(fnp.array([-16, 16]), 2)
+    array([-4,  4])
+    """
+    x, y = as_operand(x), as_operand(y)
+    if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
+        x, y = _scalar_pair(x, y)
+    dtype, _ = result_dtype(get_aval(x), get_aval(y))
+    x = _cast_operand(x, dtype)
+    if dtype.kind != "i":
+        return ew.shift_right_logical_p.bind(x, y)
+    # For negative x, ~x is non-negative: shift it logically and flip the bits back.
+    negative_x = ew.lt_p.bind(x, 0)
+    source = ew.select_p.bind(negative_x, ew.not_p.bind(x), x)
+    shifted = ew.shift_right_logical_p.bind(source, y)
+    return ew.select_p.bind(negative_x, ew.not_p.bind(shifted), shifted)
 
 
 def isfinite(x):

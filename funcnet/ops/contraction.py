@@ -91,3 +91,29 @@ dot_general_p.abstract_eval = _dot_abstract_eval
 dot_general_p.jvp = _dot_jvp
 dot_general_p.transpose = _dot_transpose
 dot_general_p.linear = True
+
+# ---------------------------------------------------------------------------
+# Batching rule (vmap)
+
+
+def _dot_batch(vals, dims, *, dimension_numbers):
+    from funcnet.transforms.batching import moveaxis
+
+    (lhs, rhs), (dl, dr) = vals, dims
+    (lc, rc), (lb, rb) = dimension_numbers
+    shift = lambda axes: tuple(a + 1 for a in axes)  # noqa: E731
+    if dl is not None and dr is not None:
+        lhs, rhs = moveaxis(lhs, dl, 0), moveaxis(rhs, dr, 0)
+        dn = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
+        return dot_general(lhs, rhs, dn), 0
+    if dl is not None:
+        lhs = moveaxis(lhs, dl, 0)
+        dn = ((shift(lc), rc), (shift(lb), rb))
+        return dot_general(lhs, rhs, dn), len(lb)
+    rhs = moveaxis(rhs, dr, 0)
+    dn = ((lc, shift(rc)), (lb, shift(rb)))
+    lhs_free = np.ndim(lhs) - len(lc) - len(lb)
+    return dot_general(lhs, rhs, dn), len(lb) + lhs_free
+
+
+dot_general_p.batch = _dot_batch

@@ -129,10 +129,12 @@ div_p.transpose = _div_transpose
 
 
 def _pow_jvp_x(t, ans, x, y):
-    # d/dx x**y = y * x**(y-1); at y == 0 the derivative is 0 (also at x == 0).
-    y_arr = y
-    safe = select(eq(y_arr, 0), 0.0, mul(y_arr, pow(x, sub(y_arr, 1))))
-    return mul(t, safe)
+    # d/dx x**y = y * x**(y-1).  Only at x == 0 and y == 0 is that 0 * inf: there x**0
+    # is constant, so the derivative is 0.  (Selecting on y == 0 alone would also
+    # zero the mixed second derivative d/dy d/dx = 1/x at y == 0.)
+    both_zero = bitwise_and(eq(y, 0), eq(x, 0))
+    y_minus_1 = y - 1 if type(y) in (int, float) else sub(y, 1)  # keep Python scalars weak
+    return mul(t, select(both_zero, 0.0, mul(y, pow(x, y_minus_1))))
 
 
 def _pow_jvp_y(t, ans, x, y):
@@ -540,3 +542,28 @@ def stop_gradient(x):
 
 
 del _p
+
+# ---------------------------------------------------------------------------
+# Batching rules (vmap)
+
+
+def _batch_same_dim(prim):
+    def rule(vals, dims, **params):
+        return prim.bind(*vals, **params), dims[0]
+
+    return rule
+
+
+def _install_batching_rules() -> None:
+    from funcnet.transforms.batching import batch_elementwise
+
+    for name, value in list(globals().items()):
+        if not (name.endswith("_p") and isinstance(value, Primitive)):
+            continue
+        if value in (convert_element_type_p, stop_gradient_p):
+            value.batch = _batch_same_dim(value)
+        else:
+            value.batch = batch_elementwise(value)
+
+
+_install_batching_rules()

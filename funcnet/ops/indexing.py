@@ -247,3 +247,141 @@ scatter_max_p.jvp = _scatter_chooser_jvp(scatter_max_p)
 
 __all__ = ["gather", "scatter", "scatter_add", "scatter_mul", "scatter_min", "scatter_max",
            "take_along_axis", "index_tuple", "indexed_shape", "has_advanced", "full"]
+
+# ---------------------------------------------------------------------------
+# Batching rules (vmap).  Basic indexing just gains a leading full slice; any
+# advanced index is rewritten in an all-advanced form whose result layout is
+# explicit, with an ``arange(batch)`` index for the batch axis.
+
+_FULL = ("slice", None, None, None)
+
+
+def _complete(spec, ndim):
+    consumed = sum(1 for e in spec if e[0] != "newaxis")
+    return tuple(spec) + (_FULL,) * (ndim - consumed)
+
+
+def _layout(shape, spec, array_shapes):
+    """The per-example output layout of ``x[index]`` under NumPy's rules.
+
+    Returns ``(items, rank, adv_shape)`` where ``items`` lists, in output
+    order, ``("slice", entry, length)``, ``("newaxis",)`` or ``("adv",)``.
+    """
+    from funcnet.ops.rules import broadcast_shapes
+
+    has_adv = any(e[0] == "array" for e in spec)
+    adv_pos = [i for i, e in enumerate(spec)
+               if e[0] == "array" or (has_adv and e[0] == "int")]
+    adv_shape = broadcast_shapes(*[array_shapes[spec[i][1]] if spec[i][0] == "array"
+                                   else () for i in adv_pos]) if adv_pos else ()
+    contiguous = bool(adv_pos) and adv_pos == list(range(adv_pos[0], adv_pos[-1] + 1))
+    items, placed, dim = [], False, 0
+    if adv_pos and not contiguous:
+        items.append(("adv",))
+        placed = True
+    for i, e in enumerate(spec):
+        if e[0] == "newaxis":
+            items.append(("newaxis",))
+            continue
+        if e[0] == "slice":
+            n = len(range(*builtin_slice(e[1], e[2], e[3]).indices(shape[dim])))
+            items.append(("slice", i, n))
+        elif i in adv_pos and not placed:
+            items.append(("adv",))
+            placed = True
+        dim += 1
+    rank = sum(len(adv_shape) if it[0] == "adv" else 1 for it in items)
+    return items, rank, adv_shape
+
+
+builtin_slice = slice
+
+
+def _advanced_indices(shape, spec, arrays, adims, batch):
+    """All-advanced index arrays (batch first) equivalent to ``spec``, batched."""
+    from funcnet.ops.shape import reshape
+    from funcnet.transforms.batching import moveaxis
+
+    spec = _complete(spec, len(shape))
+    example_shapes = [tuple(np.shape(a))[:d] + tuple(np.shape(a))[d + 1:] if d is not None
+                      else tuple(np.shape(a)) for a, d in zip(arrays, adims)]
+    items, rank, adv_shape = _layout(shape, spec, example_shapes)
+    pos, adv_at = {}, None
+    k = 0
+    for it in items:
+        if it[0] == "slice":
+            pos[it[1]] = k
+        if it[0] == "adv":
+            adv_at = k
+            k += len(adv_shape)
+        else:
+            k += 1
+    out = [np.arange(batch).reshape((batch,) + (1,) * rank)]
+    dim = 0
+    for i, e in enumerate(spec):
+        if e[0] == "newaxis":
+            continue
+        if e[0] == "slice":
+            vals = np.arange(*builtin_slice(e[1], e[2], e[3]).indices(shape[dim]))
+            p = pos[i]
+            out.append(vals.reshape((1,) * (p + 1) + (len(vals),) + (1,) * (rank - p - 1)))
+        elif e[0] == "int":
+            out.append(np.asarray(e[1]))
+        else:
+            a, d = arrays[e[1]], adims[e[1]]
+            lead = batch if d is not None else 1
+            if d is not None:
+                a = moveaxis(a, d, 0)
+            a_shape = tuple(np.shape(a))[1:] if d is not None else tuple(np.shape(a))
+            new = ((lead,) + (1,) * adv_at + (1,) * (len(adv_shape) - len(a_shape)) + a_shape
+                   + (1,) * (rank - adv_at - len(adv_shape)))
+            out.append(reshape(a, new))
+        dim += 1
+    return out, tuple(("array", i) for i in range(len(out))), rank
+
+
+def _gather_batch(vals, dims, *, spec):
+    from funcnet.transforms.batching import bdim_at_front, moveaxis
+
+    x, *arrays = vals
+    dx, *adims = dims
+    if all(d is None for d in adims) and not has_advanced(spec):
+        return gather(moveaxis(x, dx, 0), arrays, (_FULL,) + tuple(spec)), 0
+    batch = next(np.shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+    x = bdim_at_front(x, dx, batch)
+    idx, new_spec, _ = _advanced_indices(tuple(np.shape(x))[1:], spec, arrays, adims, batch)
+    return gather(x, idx, new_spec), 0
+
+
+def _scatter_batch(prim):
+    def rule(vals, dims, *, spec):
+        from funcnet.ops.shape import reshape
+        from funcnet.transforms.batching import bdim_at_front, moveaxis
+
+        x, u, *arrays = vals
+        dx, du, *adims = dims
+        batch = next(np.shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+        x = bdim_at_front(x, dx, batch)
+        if all(d is None for d in adims) and not has_advanced(spec):
+            if du is not None:
+                u = moveaxis(u, du, 0)
+                target = indexed_shape(tuple(np.shape(x))[1:], spec,
+                                       [get_aval(a) for a in arrays])
+                ushape = tuple(np.shape(u))[1:]
+                u = reshape(u, (batch,) + (1,) * (len(target) - len(ushape)) + ushape)
+            return prim.bind(x, u, *arrays, spec=(_FULL,) + tuple(spec)), 0
+        idx, new_spec, rank = _advanced_indices(tuple(np.shape(x))[1:], spec, arrays, adims,
+                                                batch)
+        if du is not None:
+            u = moveaxis(u, du, 0)
+            ushape = tuple(np.shape(u))[1:]
+            u = reshape(u, (batch,) + (1,) * (rank - len(ushape)) + ushape)
+        return prim.bind(x, u, *idx, spec=new_spec), 0
+
+    return rule
+
+
+gather_p.batch = _gather_batch
+for _p in (scatter_p, scatter_add_p, scatter_mul_p, scatter_min_p, scatter_max_p):
+    _p.batch = _scatter_batch(_p)
+del _p

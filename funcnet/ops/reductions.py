@@ -120,9 +120,9 @@ def _shift(x, ones, axis, forward):
 
     n = np.shape(x)[axis]
     shape = np.shape(x)
-    one = slice_(ones, (0,) * len(shape), shape[:axis] + (1,) + shape[axis + 1:])
-    if n == 0:
+    if n == 0:  # nothing to shift (and no element of ``ones`` to slice)
         return x
+    one = slice_(ones, (0,) * len(shape), shape[:axis] + (1,) + shape[axis + 1:])
     if forward:
         body = slice_(x, (0,) * len(shape), shape[:axis] + (n - 1,) + shape[axis + 1:])
         return concatenate([one, body], axis)
@@ -248,3 +248,18 @@ def _sort_jvp(primals, tangents, *, axis, descending):
 
 
 sort_p.jvp = _sort_jvp
+
+# ---------------------------------------------------------------------------
+# Batching rules (vmap)
+
+
+def _install_batching_rules() -> None:
+    from funcnet.transforms.batching import shift_axes_rule
+
+    for p in (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p):
+        p.batch = shift_axes_rule(p, tuple_params=("axes",))
+    for p in (argmax_p, argmin_p, cumsum_p, cumprod_p, sort_p, argsort_p):
+        p.batch = shift_axes_rule(p, axis_params=("axis",))
+
+
+_install_batching_rules()

@@ -384,3 +384,110 @@ def iota(dtype, shape: tuple, dimension: int):
 iota_p.abstract_eval = lambda *, dtype, shape, dimension: ShapedArray(shape, dtype)
 iota_p.jvp = lambda primals, tangents, **params: (
     iota_p.bind(**params), Zero(ShapedArray(params["shape"], params["dtype"])))
+
+# ---------------------------------------------------------------------------
+# Batching rules (vmap): the batch axis is moved to the front, parameters shift.
+
+
+def _install_batching_rules() -> None:
+    from funcnet.transforms.batching import bdim_at_front, moveaxis, shift_axes_rule
+
+    def reshape_rule(vals, dims, *, new_sizes):
+        x = moveaxis(vals[0], dims[0], 0)
+        return reshape(x, (np.shape(x)[0],) + tuple(new_sizes)), 0
+
+    def bid_rule(vals, dims, *, shape, broadcast_dimensions):
+        x = moveaxis(vals[0], dims[0], 0)
+        return broadcast_in_dim(x, (np.shape(x)[0],) + tuple(shape),
+                                (0,) + tuple(d + 1 for d in broadcast_dimensions)), 0
+
+    def slice_rule(vals, dims, *, start_indices, limit_indices, strides):
+        x = moveaxis(vals[0], dims[0], 0)
+        return slice(x, (0,) + tuple(start_indices), (np.shape(x)[0],) + tuple(limit_indices),
+                     (1,) + tuple(strides)), 0
+
+    def pad_rule(vals, dims, *, padding_config):
+        (x, v), (dx, dv) = vals, dims
+        size = np.shape(x)[dx] if dx is not None else np.shape(v)[dv]
+        x = bdim_at_front(x, dx, size)
+        cfg = ((0, 0, 0),) + tuple(padding_config)
+        if dv is None:
+            return pad(x, v, cfg), 0
+        from funcnet.ops.elementwise import select
+
+        padded = pad(x, np.zeros((), x.dtype), cfg)
+        mask = pad(full(np.shape(x), False, np.bool_), np.ones((), np.bool_), cfg)
+        vb = reshape(moveaxis(v, dv, 0), (size,) + (1,) * (padded.ndim - 1))
+        return select(mask, vb, padded), 0
+
+    def concat_rule(vals, dims, *, dimension):
+        size = next(np.shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+        xs = [bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
+        return concatenate(xs, dimension + 1), 0
+
+    def ds_rule(vals, dims, *, slice_sizes):
+        x, *starts = vals
+        dx, *dstarts = dims
+        if all(d is None for d in dstarts):
+            x = moveaxis(x, dx, 0)
+            zero = np.zeros((), np.asarray(starts[0]).dtype if starts else np.int64)
+            return dynamic_slice(x, [zero] + list(starts), (np.shape(x)[0],) + tuple(slice_sizes)), 0
+        return _batched_dynamic_slice(x, dx, starts, dstarts, slice_sizes), 0
+
+    def dus_rule(vals, dims):
+        x, u, *starts = vals
+        dx, du, *dstarts = dims
+        size = next(np.shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+        x = bdim_at_front(x, dx, size)
+        u = bdim_at_front(u, du, size)
+        if all(d is None for d in dstarts):
+            zero = np.zeros((), np.asarray(starts[0]).dtype if starts else np.int64)
+            return dynamic_update_slice(x, u, [zero] + list(starts)), 0
+        return _batched_dynamic_update_slice(x, u, starts, dstarts, size), 0
+
+    reshape_p.batch = reshape_rule
+    broadcast_in_dim_p.batch = bid_rule
+    transpose_p.batch = shift_axes_rule(transpose_p, perm_params=("permutation",))
+    slice_p.batch = slice_rule
+    pad_p.batch = pad_rule
+    concatenate_p.batch = concat_rule
+    rev_p.batch = shift_axes_rule(rev_p, tuple_params=("dimensions",))
+    dynamic_slice_p.batch = ds_rule
+    dynamic_update_slice_p.batch = dus_rule
+
+
+def _batched_window_indices(shape, starts, dstarts, sizes, batch):
+    """Per-example clamped window indices, as broadcastable index arrays."""
+    from funcnet.ops import elementwise as ew
+    from funcnet.transforms.batching import bdim_at_front
+
+    nd = len(sizes)
+    arrays = []
+    for k, (s, d, n, dim) in enumerate(zip(starts, dstarts, sizes, shape)):
+        s = bdim_at_front(s, d, batch)  # [B]
+        s = ew.maximum(ew.minimum(s, dim - n), 0)
+        s = reshape(s, (batch,) + (1,) * nd)
+        offs = np.arange(n).reshape((1,) + (1,) * k + (n,) + (1,) * (nd - k - 1))
+        arrays.append(ew.add(s, offs))
+    bidx = np.arange(batch).reshape((batch,) + (1,) * nd)
+    return [bidx] + arrays
+
+
+def _batched_dynamic_slice(x, dx, starts, dstarts, sizes):
+    from funcnet.ops.indexing import gather
+    from funcnet.transforms.batching import bdim_at_front
+
+    batch = next(np.shape(s)[d] for s, d in zip(starts, dstarts) if d is not None)
+    x = bdim_at_front(x, dx, batch)
+    arrays = _batched_window_indices(np.shape(x)[1:], starts, dstarts, sizes, batch)
+    return gather(x, arrays, tuple(("array", i) for i in range(len(arrays))))
+
+
+def _batched_dynamic_update_slice(x, u, starts, dstarts, batch):
+    from funcnet.ops.indexing import scatter
+
+    arrays = _batched_window_indices(np.shape(x)[1:], starts, dstarts, np.shape(u)[1:], batch)
+    return scatter(x, u, arrays, tuple(("array", i) for i in range(len(arrays))))
+
+
+_install_batching_rules()

@@ -25,7 +25,8 @@ boolean leaves are held fixed (their tangents are zeros of their own dtype).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +75,14 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
     float32: ``eps=3e-3``, ``atol=rtol=1e-2``), chosen by the least precise
     floating dtype among the inputs and outputs.  An element passes when
     ``|got - expected| <= atol * max(1, max|expected|) + rtol * |expected|``,
-    where the max runs over its output leaf.  Directions are drawn from a
-    fixed-seed NumPy generator, so a check is reproducible.
+    where the max runs over its output leaf; in reverse mode these per-element
+    allowances are propagated through the inner product with ``u``.  Output
+    elements that are NaN or infinite at ``args`` are skipped.  Directions are
+    drawn from a fixed-seed NumPy generator, so a check is reproducible.
+
+    Finite differences only mean something where ``f`` is smooth: choose
+    ``args`` away from kinks (``abs`` at 0, ties in ``max``) and from the
+    edges of ``f``'s domain by more than ``eps``.
 
     Returns ``None``; raises ``AssertionError`` naming the mode, the order, the
     function checked (``f``, ``jvp(f)``, ``vjp(f)``, …), the leaf paths and the
@@ -213,13 +220,19 @@ class _Worst:
                 f"    abs error {err:.3g}, rel error {rel:.3g}, allowed {self.allowed:.3g}")
 
 
-def _worst_element(expected: np.ndarray, got: np.ndarray, atol: float, rtol: float) -> _Worst:
-    """Elementwise ``|got - expected| <= atol * max(1, max|expected|) + rtol * |expected|``."""
+def _worst_element(expected: np.ndarray, got: np.ndarray, atol: float, rtol: float,
+                   mask: np.ndarray | None = None) -> _Worst:
+    """Elementwise ``|got - expected| <= atol * max(1, max|expected|) + rtol * |expected|``.
+
+    Elements where ``mask`` is False are not compared.
+    """
     e = np.asarray(expected, np.float64)
     g = np.asarray(got, np.float64)
-    if e.size == 0:
-        return _Worst(0.0, (), 0.0, 0.0, 0.0)
-    finite = np.abs(e[np.isfinite(e)])
+    if mask is None:
+        mask = np.ones(e.shape, bool)
+    if e.size == 0 or not mask.any():
+        return _Worst(0.0, None, 0.0, 0.0, 0.0)
+    finite = np.abs(e[np.isfinite(e) & mask])
     scale = max(1.0, float(finite.max(initial=0.0)))
     allowed = atol * scale + rtol * np.abs(e)
     with np.errstate(invalid="ignore"):
@@ -229,6 +242,7 @@ def _worst_element(expected: np.ndarray, got: np.ndarray, atol: float, rtol: flo
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(err == 0, 0.0, err / allowed)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    ratio = np.where(mask, ratio, -1.0)
     k = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(k, e.shape))
     return _Worst(ratio.flat[k], index, e.flat[k], g.flat[k], allowed.flat[k])
@@ -273,10 +287,15 @@ class _Checker:
         tol = self.settings(ins, outs)
         ctx = _Context(self, f, ins, outs, name, level, tol)
         for mode in self.modes:
-            if mode == "fwd":
-                ctx.check_fwd()
-            else:
-                ctx.check_rev()
+            try:
+                ctx.check_fwd() if mode == "fwd" else ctx.check_rev()
+            except AssertionError:
+                raise
+            except Exception as e:
+                if hasattr(e, "add_note"):  # Python >= 3.11
+                    e.add_note(f"(raised while check_grads checked mode={mode!r}, "
+                               f"order={level} of {name})")
+                raise
         if level >= self.order:
             return
         n = len(args)
@@ -320,6 +339,9 @@ class _Context:
         self.eps, self.atol, self.rtol = tol
         self.rng = checker.rng
         self.mode = "fwd"
+        # Derivatives of NaN or infinite outputs mean nothing: those elements are skipped.
+        self.masks = [np.isfinite(v) if isf else None
+                      for v, isf in zip(outs.values, outs.is_float)]
 
     # -- helpers --------------------------------------------------------------
 
@@ -405,10 +427,10 @@ class _Context:
                           self.outs.values)
         fd = self.central_difference(plus, minus)
         worst = None
-        for path, e, g in zip(self.outs.paths, fd, got.values):
+        for path, e, g, m in zip(self.outs.paths, fd, got.values, self.masks):
             if e is None:
                 continue
-            w = _worst_element(e, g, self.atol, self.rtol)
+            w = _worst_element(e, g, self.atol, self.rtol, m)
             if worst is None or w.ratio > worst[1].ratio:
                 worst = (path, w)
         return worst
@@ -445,6 +467,7 @@ class _Context:
 
     def cotangent(self):
         us = [_random_like(v, self.rng) for v in self.outs.values]
+        us = [u if m is None else np.where(m, u, 0.0) for u, m in zip(us, self.masks)]
         tree = _tree.unflatten(self.outs.treedef, [
             fn.device_put(u.astype(v.dtype)) for u, v in zip(us, self.outs.values)])
         return us, tree
@@ -452,9 +475,10 @@ class _Context:
     def rev_expected(self, fd: list, us: list) -> tuple[float, float]:
         """``<J v, u>`` from finite differences, and the error it may carry."""
         total, bound, var = 0.0, 0.0, 0.0
-        for e, u in zip(fd, us):
+        for e, u, m in zip(fd, us, self.masks):
             if e is None:
                 continue
+            e = np.where(m, e, 0.0)
             finite = np.abs(e[np.isfinite(e)])
             scale = max(1.0, float(finite.max(initial=0.0)))
             allowed = np.abs(u) * (self.atol * scale + self.rtol * np.abs(e))

@@ -57,6 +57,16 @@ add_any_p.jvp = _add_any_jvp
 add_any_p.transpose = lambda ct, x, y: [ct, ct]
 
 
+def _add_any_batch(vals, dims):
+    from funcnet.transforms.batching import bdim_at_front
+
+    size = next(v.shape[d] for v, d in zip(vals, dims) if d is not None)
+    return add_any_p.bind(*[bdim_at_front(v, d, size) for v, d in zip(vals, dims)]), 0
+
+
+add_any_p.batch = _add_any_batch
+
+
 def zeros_like_aval(aval: ShapedArray):
     return zeros_p.bind(shape=aval.shape, dtype=aval.dtype)
 

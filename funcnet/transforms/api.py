@@ -290,128 +290,113 @@ def linearize(fun: Callable, *primals: Any):
 
 
 # ---------------------------------------------------------------------------
-# Jacobians
+# Jacobians: vmap of the linear map over a basis of unit vectors
 
 
-def _std_basis(leaves):
-    """Unit tangent vectors for the flattened ``leaves`` (one per input element)."""
+def _basis(leaves) -> tuple[int, list]:
+    """One unit vector per element of the flattened ``leaves``, stacked on axis 0."""
     sizes = [int(np.size(x)) for x in leaves]
     total = sum(sizes)
-    dtype = np.result_type(*[get_aval(x).dtype for x in leaves]) if leaves else np.float32
+    dtype = np.result_type(*[get_aval(x).dtype for x in leaves])
     eye = np.eye(total, dtype=dtype)
     basis, start = [], 0
     for x, n in zip(leaves, sizes):
-        basis.append(eye[:, start:start + n].reshape((total,) + tuple(np.shape(x))))
+        block = eye[:, start:start + n].reshape((total,) + tuple(np.shape(x)))
+        basis.append(block.astype(get_aval(x).dtype))
         start += n
     return total, basis
 
 
-def _jac_tree(out_tree, out_leaves_rows, in_tree, in_leaves, layout):
-    """Assemble per-(output leaf, input leaf) blocks into the JAX-style pytree."""
-    from funcnet.ops.shape import reshape, transpose
+def _split_rows(stacked, shapes, lead_first: bool):
+    """Cut a ``[total, ...]`` stack of rows into one block per leaf of ``shapes``."""
+    from funcnet.ops.shape import reshape, slice as slice_, transpose
 
-    sizes = [int(np.size(x)) for x in in_leaves]
-    blocks_per_out = []
-    for o_rows, (o_shape, total) in zip(out_leaves_rows, layout):
-        blocks, start = [], 0
-        for x, n in zip(in_leaves, sizes):
-            from funcnet.ops.shape import slice as slice_
-
-            blk = slice_(o_rows, (start,) + (0,) * len(o_shape),
-                         (start + n,) + tuple(o_shape))  # [n, *out]
-            nd = len(o_shape)
-            blk = transpose(blk, tuple(range(1, nd + 1)) + (0,))  # [*out, n]
-            blocks.append(reshape(blk, tuple(o_shape) + tuple(np.shape(x))))
-            start += n
-        blocks_per_out.append(in_tree.unflatten(blocks))
-    return out_tree.unflatten(blocks_per_out)
+    blocks, start = [], 0
+    rest = tuple(np.shape(stacked))[1:]
+    for shape in shapes:
+        n = int(np.prod(shape, dtype=np.int64))
+        blk = slice_(stacked, (start,) + (0,) * len(rest), (start + n,) + rest)
+        if lead_first:
+            blk = reshape(blk, tuple(shape) + rest)
+        else:
+            blk = transpose(blk, tuple(range(1, len(rest) + 1)) + (0,))
+            blk = reshape(blk, rest + tuple(shape))
+        blocks.append(blk)
+        start += n
+    return blocks
 
 
-def _stack_rows(rows):
-    from funcnet.ops.shape import concatenate, reshape
+def _jac_setup(fun, argnums, args, fname):
+    nums = _argnums_tuple(argnums, len(args), fname)
+    dyn = tuple(args[i] for i in nums)
+    for i, a in zip(nums, dyn):
+        _check_differentiable(a, i, fname)
+    leaves, in_tree = pytree.flatten(dyn)
+    leaves = [_as_array(x) for x in leaves]
 
-    return concatenate([reshape(r, (1,) + tuple(np.shape(r))) for r in rows], 0)
+    def f_flat(*xs):
+        full = list(args)
+        for i, a in zip(nums, in_tree.unflatten(xs)):
+            full[i] = a
+        return fun(*full)
+
+    def wrap_in(per_leaf):
+        tree = in_tree.unflatten(per_leaf)
+        return tree[0] if isinstance(argnums, int) else tree
+
+    return leaves, f_flat, wrap_in
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
-    """The Jacobian of ``fun`` by forward mode (one JVP per input element).
+    """The Jacobian of ``fun`` by forward mode: ``vmap`` of its JVP over input directions.
+
+    The result has the output's structure, each leaf holding the input's
+    structure, with shape ``out.shape + in.shape`` (as in JAX).
 
     >>> import funcnet as fn, funcnet.numpy as fnp
     >>> fn.jacfwd(lambda x: x ** 2)(fnp.array([1.0, 2.0]))
     array([[2., 0.],
            [0., 4.]], dtype=float32)
     """
+    from funcnet.transforms.batching import vmap
 
     @functools.wraps(fun)
     def jac_f(*args):
-        nums = _argnums_tuple(argnums, len(args), "jacfwd")
-        dyn = tuple(args[i] for i in nums)
-        for i, a in zip(nums, dyn):
-            _check_differentiable(a, i, "jacfwd")
-        leaves, in_tree = pytree.flatten(dyn)
-        leaves = [_as_array(x) for x in leaves]
-        f = _partial_args(fun, args, nums)
-        _, f_jvp = linearize(lambda *xs: f(*in_tree.unflatten(xs)), *leaves)
-        total, basis = _std_basis(leaves)
-        cols = [pytree.flatten(f_jvp(*[b[k] for b in basis]))[0] for k in range(total)]
-        out = f(*dyn)
+        leaves, f_flat, wrap_in = _jac_setup(fun, argnums, args, "jacfwd")
+        out, f_jvp = linearize(f_flat, *leaves)
+        _, basis = _basis(leaves)
+        cols = vmap(f_jvp)(*basis)  # each output leaf: [n_in, *out.shape]
         out_leaves, out_tree = pytree.flatten(out)
-        rows = [_stack_rows([c[j] for c in cols]) for j in range(len(out_leaves))]
-        layout = [(tuple(np.shape(o)), total) for o in out_leaves]
-        tree_in = in_tree if not isinstance(argnums, int) else pytree.structure(dyn[0])
-        if isinstance(argnums, int):
-            return _jac_tree(out_tree, rows, tree_in, leaves, layout)
-        return _jac_tree(out_tree, rows, in_tree, leaves, layout)
+        col_leaves = out_tree.flatten_up_to(cols)
+        in_shapes = [np.shape(x) for x in leaves]
+        return out_tree.unflatten([
+            wrap_in(_split_rows(c, in_shapes, False))
+            for c in col_leaves])
 
     return jac_f
 
 
-def _partial_args(fun, args, nums):
-    def f(*dyn):
-        full = list(args)
-        for i, a in zip(nums, dyn):
-            full[i] = a
-        return fun(*full)
-
-    return f
-
-
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
-    """The Jacobian of ``fun`` by reverse mode (one VJP per output element).
+    """The Jacobian of ``fun`` by reverse mode: ``vmap`` of its VJP over output directions.
 
     >>> import funcnet as fn, funcnet.numpy as fnp
     >>> fn.jacrev(lambda x: fnp.sum(x) * x)(fnp.array([1.0, 2.0]))
     array([[4., 1.],
            [2., 5.]], dtype=float32)
     """
+    from funcnet.transforms.batching import vmap
 
     @functools.wraps(fun)
     def jac_f(*args):
-        nums = _argnums_tuple(argnums, len(args), "jacrev")
-        dyn = tuple(args[i] for i in nums)
-        for i, a in zip(nums, dyn):
-            _check_differentiable(a, i, "jacrev")
-        leaves, in_tree = pytree.flatten(dyn)
-        leaves = [_as_array(x) for x in leaves]
-        f = _partial_args(fun, args, nums)
-        out, f_vjp = vjp(lambda *xs: f(*in_tree.unflatten(xs)), *leaves)
+        leaves, f_flat, wrap_in = _jac_setup(fun, argnums, args, "jacrev")
+        out, f_vjp = vjp(f_flat, *leaves)
         out_leaves, out_tree = pytree.flatten(out)
-        total, basis = _std_basis(out_leaves)
-        rows = [f_vjp(out_tree.unflatten([b[k] for b in basis])) for k in range(total)]
-        # rows[k][i] = d out_flat[k] / d leaf_i
-        result_leaves, start = [], 0
-        for o in out_leaves:
-            n = int(np.size(o))
-            per_in = []
-            for i, x in enumerate(leaves):
-                from funcnet.ops.shape import reshape
-
-                stacked = _stack_rows([rows[k][i] for k in range(start, start + n)])
-                per_in.append(reshape(stacked, tuple(np.shape(o)) + tuple(np.shape(x))))
-            start += n
-            sub = in_tree.unflatten(per_in)
-            result_leaves.append(sub[0] if isinstance(argnums, int) else sub)
-        return out_tree.unflatten(result_leaves)
+        _, basis = _basis(out_leaves)
+        rows = vmap(lambda *b: f_vjp(out_tree.unflatten(b)))(*basis)  # per input leaf
+        out_shapes = [np.shape(o) for o in out_leaves]
+        per_in = [_split_rows(r, out_shapes, True) for r in rows]
+        return out_tree.unflatten([wrap_in([blocks[k] for blocks in per_in])
+                                   for k in range(len(out_leaves))])
 
     return jac_f
 

@@ -54,6 +54,17 @@ def _check_tree(what: str, name: str, got, expected) -> None:
                         f"output has structure {expected}")
 
 
+def _inline_batch(impl: Callable) -> Callable:
+    """A batching rule for a primitive defined by a traceable Python function."""
+
+    def batch(vals, dims, **params):
+        from funcnet.transforms.batching import axis_size_of, batch_flat
+
+        return batch_flat(lambda *xs: impl(*xs, **params), vals, dims, axis_size_of(vals, dims))
+
+    return batch
+
+
 def _inline_jvp(impl: Callable) -> Callable:
     """A JVP rule for a primitive defined by a traceable Python function."""
 
@@ -155,6 +166,7 @@ def _custom_vjp_lin_transpose(cts, *args, num_res, num_primals, bwd, jvp, in_tre
 
 custom_vjp_lin_p.impl = _custom_vjp_lin_impl
 custom_vjp_lin_p.jvp = _inline_jvp(_custom_vjp_lin_impl)
+custom_vjp_lin_p.batch = _inline_batch(_custom_vjp_lin_impl)
 custom_vjp_lin_p.transpose = _custom_vjp_lin_transpose
 
 
@@ -260,6 +272,7 @@ def _checkpoint_lin_transpose(cts, *args, fun, num_primals, out_avals):
 
 checkpoint_lin_p.impl = _checkpoint_lin_impl
 checkpoint_lin_p.jvp = _inline_jvp(_checkpoint_lin_impl)
+checkpoint_lin_p.batch = _inline_batch(_checkpoint_lin_impl)
 checkpoint_lin_p.transpose = _checkpoint_lin_transpose
 
 
