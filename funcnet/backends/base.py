@@ -36,6 +36,10 @@ class Backend:
     name: str = "?"
     array_type: type = np.ndarray
     kernels: dict[str, Callable] = {}
+    #: kernels used inside compiled code (may skip eager-only conveniences)
+    raw_kernels: dict[str, Callable] | None = None
+    #: primitive names whose raw kernels accept ``out=`` (for buffer reuse)
+    out_capable: frozenset = frozenset()
 
     def asarray(self, x, dtype=None):
         """Convert ``x`` (NumPy array, scalar, nested list) to this backend's array."""
@@ -44,6 +48,27 @@ class Backend:
     def to_numpy(self, x) -> np.ndarray:
         """Convert one of this backend's arrays to a NumPy array."""
         return np.asarray(x)
+
+    def kernel_for(self, prim) -> Callable:
+        """The kernel used for ``prim`` in compiled code."""
+        raw = self.raw_kernels if self.raw_kernels is not None else self.kernels
+        kernel = raw.get(prim.name) or prim.impl
+        if kernel is None:
+            raise NotImplementedError(
+                f"primitive '{prim.name}' has no kernel on the {self.name!r} backend")
+        return kernel
+
+    def compile(self, graph, donated: frozenset = frozenset()) -> Callable:
+        """Turn a graph into a callable ``f(*inputs) -> list of outputs``.
+
+        The default generates one Python function per graph (``codegen.py``).
+        """
+        from funcnet.backends.codegen import generate
+
+        fn_, source = generate(graph, self.kernel_for, self.out_capable, donated,
+                               name="_compiled")
+        fn_.source = source
+        return fn_
 
     def __repr__(self) -> str:
         return f"<funcnet backend {self.name!r}>"

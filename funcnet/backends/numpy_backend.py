@@ -287,3 +287,6 @@ class NumpyBackend(Backend):
     name = "numpy"
     array_type = np.ndarray
     kernels = {name: _returning_arrays(k) for name, k in _KERNELS.items()}
+    raw_kernels = _KERNELS
+    out_capable = frozenset(name for name, k in _KERNELS.items() if isinstance(k, np.ufunc)
+                            and name not in ("add_any",))

@@ -156,10 +156,6 @@ def _take_diagonals(x, labels: list):
         if repeated is None:
             return x, labels
         axes = [i for i, lab in enumerate(labels) if lab == repeated]
-        sizes = {x.shape[i] for i in axes}
-        if len(sizes) > 1:
-            raise ValueError(f"einsum: the repeated subscript '{repeated}' labels axes of "
-                             f"different sizes {sorted(sizes)} in one operand")
         rest = [i for i in range(len(labels)) if i not in axes]
         x = sh.transpose(x, tuple(axes + rest))
         n = x.shape[0]
@@ -220,6 +216,12 @@ def einsum(subscripts, *operands, optimize=False):
     # The size of every label; size-1 axes broadcast against larger ones.
     sizes: dict = {}
     for x, labels in zip(ops, inputs):
+        for lab in set(labels):
+            own = {d for d, other in zip(x.shape, labels) if other == lab}
+            if len(own) > 1:
+                raise ValueError(f"einsum: the repeated subscript {_show(lab)} labels axes of "
+                                 f"different sizes {sorted(own)} in the operand of shape "
+                                 f"{tuple(x.shape)}")
         for d, lab in zip(x.shape, labels):
             prev = sizes.get(lab, 1)
             if d != 1 and prev != 1 and d != prev:

@@ -59,11 +59,15 @@ def _float_operand(x):
 def _float_pair(x, y, divide: bool = False):
     """Both operands in their common floating dtype (NumPy 2 promotion, weak scalars)."""
     x, y = as_operand(x), as_operand(y)
-    dtype, weak = result_dtype(get_aval(x), get_aval(y))
-    if weak and dtype.kind in "biu":
-        dtype = config.float_dtype  # Python numbers alone: funcnet picks the float
-    else:
-        dtype = _float_dtype(dtype, divide)
+    avals = (get_aval(x), get_aval(y))
+    dtype, weak = result_dtype(*avals)
+    if dtype.kind in "biu":
+        if weak:
+            dtype = config.float_dtype  # Python numbers alone: funcnet picks the float
+        elif divide:
+            dtype = np.dtype(np.float64)
+        else:  # NumPy looks for the smallest float loop both integer types fit in
+            dtype = np.result_type(*[_float_dtype(a.dtype) for a in avals if not a.weak_type])
     return _cast_operand(x, dtype), _cast_operand(y, dtype)
 
 
@@ -172,10 +176,15 @@ def hypot(x1, x2):
     """
     x1, x2 = _float_pair(x1, x2)
     a, b = absolute(x1), absolute(x2)
-    big, small = maximum(a, b), minimum(a, b)
-    zero = equal(big, 0)
-    ratio = divide(small, where(zero, 1, big))
-    out = where(zero, 0, multiply(big, sqrt(add(1, multiply(ratio, ratio)))))
+    # Divide by the larger magnitude so that squares cannot overflow.  The scale is
+    # held constant for differentiation: it cancels mathematically, so derivatives are
+    # those of sqrt(x1**2 + x2**2) - smooth also where |x1| == |x2|.
+    scale = ew.stop_gradient(maximum(a, b))
+    zero = equal(scale, 0)
+    safe = where(zero, 1, scale)
+    r1, r2 = divide(x1, safe), divide(x2, safe)
+    q = where(zero, 1, add(multiply(r1, r1), multiply(r2, r2)))
+    out = where(zero, 0, multiply(scale, sqrt(q)))
     # an infinite side wins even over NaN, as in C99 (and NumPy)
     return where(logical_or(isinf(a), isinf(b)), math.inf, out)
 
@@ -188,11 +197,16 @@ def logaddexp(x1, x2):
     True
     """
     x1, x2 = _float_pair(x1, x2)
-    hi = maximum(x1, x2)
-    finite = isfinite(hi)
-    # -|x1 - x2|, written so that equal infinities give 0 rather than NaN
-    delta = where(equal(x1, x2), 0, negative(absolute(subtract(x1, x2))))
-    return where(finite, add(where(finite, hi, 0), log1p(exp(delta))), hi)
+    top = maximum(x1, x2)
+    finite = isfinite(top)  # otherwise the answer is top: an infinity or NaN
+    a1, a2 = where(finite, x1, 0), where(finite, x2, 0)
+    d = subtract(a1, a2)
+    first = greater_equal(d, 0)
+    # The larger input plus log1p(exp(-|x1 - x2|)).  Both pick the same side at a tie,
+    # so the kinks of max and |.| cancel in every derivative, not just the first.
+    hi = where(first, a1, a2)
+    gap = where(first, d, negative(d))
+    return where(finite, add(hi, log1p(exp(negative(gap)))), top)
 
 
 def _unary(prim, float_only=True):
