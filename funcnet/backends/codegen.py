@@ -83,7 +83,7 @@ def generate(graph, kernel_for: Callable, out_capable: frozenset, donated: froze
         dying = list({id(v): v for v in e.inputs if type(v).__name__ != "Literal"
                       and last.get(id(v)) == i and id(v) not in keep}.values())
         out_kw = ""
-        if e.prim.name in out_capable and len(e.outputs) == 1:
+        if e.prim.name in out_capable and len(e.outputs) == 1 and e.outputs[0].aval.shape:
             target = e.outputs[0].aval
             for v in dying:
                 if (id(v) in owned and alias.get(id(v)) == frozenset([id(v)])

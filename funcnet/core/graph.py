@@ -211,6 +211,25 @@ class GraphBuilder:
                      [t.var for t in in_tracers], eqns, out_vars)
 
 
+def closure_convert(graph: Graph, which=None) -> tuple[Graph, list]:
+    """Turn constants into leading inputs; returns the new graph and those constants.
+
+    ``which(const) -> bool`` selects the constants to convert (default: all).
+    Constants that are tracers of an outer transform must become explicit
+    operands, so that the outer transform sees them.
+    """
+    moved_v, moved_c, kept_v, kept_c = [], [], [], []
+    for v, c in zip(graph.const_vars, graph.consts):
+        if which is None or which(c):
+            moved_v.append(v)
+            moved_c.append(c)
+        else:
+            kept_v.append(v)
+            kept_c.append(c)
+    new = Graph(kept_v, kept_c, moved_v + graph.in_vars, graph.eqns, graph.outs)
+    return new, moved_c
+
+
 def _dce(eqns: list[Eqn], outs) -> list[Eqn]:
     live = {id(v) for v in outs}
     kept = []

@@ -453,6 +453,17 @@ def trace_to_graph(fun: Callable, in_avals: Sequence[ShapedArray]):
     return graph
 
 
+def trace_closed(fun: Callable, in_avals: Sequence[ShapedArray]) -> tuple[Graph, list]:
+    """Trace flat ``fun`` to a graph whose constants are moved to leading inputs.
+
+    Returns ``(graph, consts)``: call the graph with ``consts + args``.  Used
+    by control-flow primitives, whose bodies may close over traced values.
+    """
+    from funcnet.core.graph import closure_convert
+
+    return closure_convert(trace_to_graph(fun, in_avals))
+
+
 def _avals_of(leaves):
     out = []
     for x in leaves:

@@ -26,7 +26,7 @@ import numpy as np
 
 from funcnet.core import pytree
 from funcnet.core.aval import ShapedArray, get_aval
-from funcnet.core.graph import Graph, eval_graph
+from funcnet.core.graph import Graph, closure_convert, eval_graph
 from funcnet.core.primitive import Primitive
 from funcnet.core.trace import Tracer
 from funcnet.transforms import ad
@@ -201,6 +201,8 @@ class JittedFunction:
             log.warning("jit: re-tracing %s because %s", getattr(self.fun, "__name__", "function"),
                         _describe_change(self._last_key, key, paths))
         entry = self._trace(args, static_key, dyn_index, dyn_kwargs, leaves, treedef)
+        if entry[3]:
+            return entry, leaves  # closes over traced values: valid for this call only
         self._cache[key] = entry
         self._last_key = key
         if len(self._cache) > self.maxsize:
@@ -243,22 +245,25 @@ class JittedFunction:
                 "probably being unrolled. Use lax.scan or lax.fori_loop to keep the graph "
                 "small and compile fast.", stacklevel=4)
         out_tree = store["tree"]
+        # Values closed over from an enclosing transform must be operands.
+        graph, tracer_consts = closure_convert(graph, lambda c: isinstance(c, Tracer))
         graph = optimize(graph)
         graph.name = name
         donated = frozenset(
             i for i, (p, _) in enumerate(pytree.flatten_with_path(treedef.unflatten(leaves))[0])
             if p and p[0].idx == 0 and len(p) > 1
             and dyn_index[p[1].idx] in {d % max(len(args), 1) for d in self.donate_argnums})
-        return graph, out_tree, donated
+        return graph, out_tree, donated, tracer_consts
 
     # -- calling -------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
         from funcnet.transforms.api import _as_array
 
-        (graph, out_tree, donated), leaves = self._entry(args, kwargs)
+        (graph, out_tree, donated, tracer_consts), leaves = self._entry(args, kwargs)
         leaves = [x if isinstance(x, (np.ndarray, Tracer)) else _as_array(x) for x in leaves]
-        outs = jit_call_p.bind(*leaves, graph=graph, name=graph.name, donated=donated)
+        outs = jit_call_p.bind(*tracer_consts, *leaves, graph=graph, name=graph.name,
+                               donated=donated)
         return out_tree.unflatten(outs)
 
     def lower(self, *args, **kwargs) -> Graph:
@@ -267,7 +272,7 @@ class JittedFunction:
 
     def compiled_source(self, *args, **kwargs) -> str:
         """The Python source the active backend generated for these arguments."""
-        graph, _, donated = self._entry(args, kwargs)[0]
+        graph, _, donated, _ = self._entry(args, kwargs)[0]
         return compiled_for(graph, donated).source
 
     def cache_info(self) -> CacheInfo:
