@@ -149,6 +149,13 @@ def _dot_general(a, b, *, dimension_numbers):
         return np.tensordot(a, b, axes=(lc, rc))
     lf = [i for i in range(a.ndim) if i not in lc and i not in lb]
     rf = [i for i in range(b.ndim) if i not in rc and i not in rb]
+    if not lc:
+        # no contraction: a broadcast outer product, not batched rank-1 matmuls
+        at = np.transpose(a, list(lb) + lf)
+        bt = np.transpose(b, list(rb) + rf)
+        nb = len(lb)
+        return (at.reshape(at.shape + (1,) * len(rf))
+                * bt.reshape(bt.shape[:nb] + (1,) * len(lf) + bt.shape[nb:]))
     at = np.transpose(a, list(lb) + lf + list(lc))
     bt = np.transpose(b, list(rb) + list(rc) + rf)
     bshape = at.shape[:len(lb)]
