@@ -1,6 +1,6 @@
 """Testing helpers: gradient checks and Hypothesis strategies for property tests.
 
-``check_grads`` needs nothing beyond funcnet.  The strategies (``arrays``,
+``check_grads`` and ``assert_traces`` need nothing beyond funcnet.  The strategies (``arrays``,
 ``shapes``, ``broadcastable_shapes``, ``pytrees``, ``default_elements``) need
 Hypothesis, a test extra, which is imported only when they are used.
 
@@ -10,10 +10,11 @@ Hypothesis, a test extra, which is imported only when they are used.
 """
 
 from funcnet.testing.gradcheck import DEFAULT_TOLERANCES, check_grads
+from funcnet.testing.traces import assert_traces
 
 _LAZY = ("arrays", "shapes", "broadcastable_shapes", "pytrees", "default_elements")
 
-__all__ = ["check_grads", "DEFAULT_TOLERANCES", *_LAZY]
+__all__ = ["check_grads", "DEFAULT_TOLERANCES", "assert_traces", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -156,3 +156,15 @@ def test_eval_shape_and_make_graph():
 
     typecheck_graph(g)
     assert "dot_general" in str(g)
+
+
+def test_assert_traces():
+    from funcnet.testing import assert_traces
+
+    f = fn.jit(lambda x: x + 1)
+    with assert_traces(f, 1):
+        f(np.ones(2))
+        f(np.ones(2) * 3)
+    with pytest.raises(AssertionError, match="traced 1 time.*expected 0.*EXPLAIN_RETRACE"):
+        with assert_traces(f, 0):
+            f(np.ones(5))

@@ -1,0 +1,33 @@
+"""``assert_traces``: check how often a jitted function was traced.
+
+>>> import funcnet as fn, funcnet.numpy as fnp
+>>> from funcnet.testing import assert_traces
+>>> f = fn.jit(lambda x: x * 2)
+>>> with assert_traces(f, 1):
+...     _ = f(fnp.ones(2)); _ = f(fnp.zeros(2))
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+
+@contextmanager
+def assert_traces(f, n: int):
+    """Assert that ``f`` (a ``jit`` function) is traced exactly ``n`` times in the block.
+
+    Used without ``with`` it can also check the total so far:
+    ``assert_traces(f, 2).__enter__()`` is awkward, so prefer
+    ``assert f.trace_count == 2`` for totals.
+    """
+    if not hasattr(f, "trace_count"):
+        raise TypeError(f"assert_traces needs a function made by fn.jit, got {type(f).__name__}")
+    before = f.trace_count
+    yield f
+    got = f.trace_count - before
+    if got != n:
+        name = getattr(f, "__name__", "function")
+        raise AssertionError(
+            f"{name} was traced {got} time(s) in this block, expected {n}. Run with "
+            "FUNCNET_EXPLAIN_RETRACE=1 to log what changed between traces (shapes, dtypes, "
+            "weak types, static arguments).")
