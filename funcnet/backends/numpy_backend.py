@@ -272,6 +272,149 @@ _KERNELS = {
 }
 
 
+# ---------------------------------------------------------------------------
+# Convolution and windowed reductions (primitives of funcnet/ops/convolution.py).
+# No loops over pixels: im2col through a strided view and one matmul per
+# convolution; windowed reductions loop over the few offsets of a window (or,
+# for max/sum, over each axis's window separately), each step vectorised.
+
+
+def _conv_general_dilated(x, w, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                          feature_group_count):
+    x = np.asarray(x)
+    w = np.asarray(w)
+    ns = x.ndim - 2
+    dtype = np.result_type(x, w)
+    if any(d != 1 for d in lhs_dilation) or any(p != (0, 0) for p in padding):
+        cfg = ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in zip(padding, lhs_dilation))
+        x = _pad(x, np.zeros((), x.dtype), padding_config=cfg + ((0, 0, 0),))
+    k_sp = w.shape[:ns]
+    eff = tuple((k - 1) * d + 1 for k, d in zip(k_sp, rhs_dilation))
+    n, c = x.shape[0], x.shape[-1]
+    i, o = w.shape[-2:]
+    out_sp = tuple(0 if size < e else (size - e) // s + 1
+                   for size, e, s in zip(x.shape[1:-1], eff, window_strides))
+    if 0 in out_sp or n == 0 or o == 0 or c == 0:
+        return np.zeros((n,) + out_sp + (o,), dtype)
+    # im2col: a strided view (N, *out, C, *K) of the windows, copied once as (M, K*C)
+    win = np.lib.stride_tricks.sliding_window_view(x, eff, axis=tuple(range(1, ns + 1)))
+    win = win[(slice(None),) + tuple(slice(None, None, s) for s in window_strides)
+              + (slice(None),) + tuple(slice(None, None, d) for d in rhs_dilation)]
+    patches = win.transpose((0,) + tuple(range(1, ns + 1)) + tuple(range(ns + 2, 2 * ns + 2))
+                            + (ns + 1,))
+    m = n * math.prod(out_sp)
+    kp = math.prod(k_sp)
+    g = feature_group_count
+    if g == 1:
+        out = patches.reshape(m, kp * c) @ w.reshape(kp * i, o)
+    else:  # one batched matmul over the groups
+        og = o // g
+        cols = np.moveaxis(patches.reshape(patches.shape[:-1] + (g, i)), -2, 0)
+        cols = cols.reshape(g, m, kp * i)
+        wg = w.reshape(kp, i, g, og).transpose(2, 0, 1, 3).reshape(g, kp * i, og)
+        out = np.matmul(cols, wg).transpose(1, 0, 2)
+    return out.reshape((n,) + out_sp + (o,)).astype(dtype, copy=False)
+
+
+def _lowest(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min
+    if dtype.kind == "b":
+        return False
+    return -np.inf
+
+
+def _window_pad(x, value, padding):
+    if any(p != (0, 0) for p in padding):
+        return np.pad(x, padding, constant_values=value)
+    return x
+
+
+def _window_count(size, window, stride):
+    return 0 if size < window else (size - window) // stride + 1
+
+
+def _reduce_window_with(ufunc, fill):
+    """Sliding-window reduction, separable by axis: along each axis in turn, combine
+    the ``w`` strided slices of that axis (``sum(w)`` passes, not ``prod(w)``)."""
+
+    def kernel(x, *, window_dimensions, window_strides, padding):
+        x = np.asarray(x)
+        out = _window_pad(x, fill(x.dtype), padding)
+        for ax, (w, s) in enumerate(zip(window_dimensions, window_strides)):
+            if w == 1 and s == 1:
+                continue
+            n = _window_count(out.shape[ax], w, s)
+            lead = (slice(None),) * ax
+            if n == 0:
+                out = out[lead + (slice(0, 0),)]
+                continue
+            parts = [out[lead + (slice(o, o + (n - 1) * s + 1, s),)] for o in range(w)]
+            acc = np.array(parts[0])
+            for p in parts[1:]:
+                ufunc(acc, p, out=acc)
+            out = acc
+        return np.array(out) if out is x else out
+
+    return kernel
+
+
+def _window_slices(window_dimensions, window_strides, out_shape):
+    """For each offset in a window (row-major), the strided slice of the padded operand
+    that holds that element of every window."""
+    return [tuple(slice(o, o + (n - 1) * s + 1, s)
+                  for o, n, s in zip(offs, out_shape, window_strides))
+            for offs in np.ndindex(*window_dimensions)]
+
+
+def _window_argmax(x, window_dimensions, window_strides, padding):
+    """Index (row-major within the window) of the first maximum of every window."""
+    x = np.asarray(x)
+    xp = _window_pad(x, _lowest(x.dtype), padding)
+    out_shape = tuple(_window_count(d, w, s)
+                      for d, w, s in zip(xp.shape, window_dimensions, window_strides))
+    if 0 in out_shape:
+        return np.zeros(out_shape, np.int32), xp.shape, []
+    slices = _window_slices(window_dimensions, window_strides, out_shape)
+    best = np.array(xp[slices[0]])
+    idx = np.zeros(out_shape, np.int32)
+    for k, sl in enumerate(slices[1:], 1):
+        v = xp[sl]
+        better = v > best  # strictly: ties keep the earlier element
+        np.copyto(best, v, where=better)
+        idx[better] = k
+    return idx, xp.shape, slices
+
+
+def _select_and_gather_add(t, x, *, window_dimensions, window_strides, padding):
+    idx, _, slices = _window_argmax(x, window_dimensions, window_strides, padding)
+    tp = _window_pad(np.asarray(t), 0, padding)
+    out = np.zeros(idx.shape, tp.dtype)
+    for k, sl in enumerate(slices):
+        np.copyto(out, tp[sl], where=idx == k)
+    return out
+
+
+def _select_and_scatter_add(s, x, *, window_dimensions, window_strides, padding):
+    idx, padded_shape, slices = _window_argmax(x, window_dimensions, window_strides, padding)
+    s = np.asarray(s)
+    out = np.zeros(padded_shape, s.dtype)
+    for k, sl in enumerate(slices):
+        out[sl] += np.where(idx == k, s, 0)
+    crop = tuple(slice(lo, lo + d) for (lo, _), d in zip(padding, np.shape(x)))
+    return out[crop]
+
+
+_KERNELS.update({
+    "conv_general_dilated": _conv_general_dilated,
+    "reduce_window_sum": _reduce_window_with(np.add, lambda dtype: 0),
+    "reduce_window_max": _reduce_window_with(np.maximum, _lowest),
+    "select_and_gather_add": _select_and_gather_add,
+    "select_and_scatter_add": _select_and_scatter_add,
+})
+
+
 def _returning_arrays(kernel):
     """Wrap a kernel so 0-d results are arrays, never NumPy scalars (as API.md §1 says)."""
     nd = np.ndarray

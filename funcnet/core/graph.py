@@ -145,20 +145,16 @@ def typecheck_graph(graph: Graph) -> None:
 
 def eval_graph(graph: Graph, consts, args) -> list:
     """Interpret ``graph`` by binding each primitive (so it composes with transforms)."""
-    env: dict[int, Any] = {}
-    for v, x in zip(graph.const_vars, consts):
-        env[id(v)] = x
-    for v, x in zip(graph.in_vars, args):
-        env[id(v)] = x
+    env: dict[Var, Any] = dict(zip(graph.const_vars, consts))
+    env.update(zip(graph.in_vars, args))
     for e in graph.eqns:
-        invals = [v.val if type(v) is Literal else env[id(v)] for v in e.inputs]
+        invals = [v.val if type(v) is Literal else env[v] for v in e.inputs]
         out = e.prim.bind(*invals, **e.params)
         if e.prim.multiple_results:
-            for v, x in zip(e.outputs, out):
-                env[id(v)] = x
+            env.update(zip(e.outputs, out))
         else:
-            env[id(e.outputs[0])] = out
-    return [v.val if type(v) is Literal else env[id(v)] for v in graph.outs]
+            env[e.outputs[0]] = out
+    return [v.val if type(v) is Literal else env[v] for v in graph.outs]
 
 
 class GraphTracer(Tracer):
@@ -204,7 +200,10 @@ class GraphBuilder:
                 out_vars.append(o.var)
             else:
                 out_vars.append(self.const_tracer(trace, o).var)
-        eqns = _dce(self.eqns, out_vars) if dce else self.eqns
+        if not dce:
+            return Graph(self.const_vars, self.consts, [t.var for t in in_tracers], self.eqns,
+                         out_vars)
+        eqns = _dce(self.eqns, out_vars)
         used = {id(v) for e in eqns for v in e.inputs} | {id(v) for v in out_vars}
         keep = [(v, c) for v, c in zip(self.const_vars, self.consts) if id(v) in used]
         return Graph([v for v, _ in keep], [c for _, c in keep],

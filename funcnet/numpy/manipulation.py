@@ -286,7 +286,7 @@ def repeat(a, repeats, axis=None):
                                   tuple(i if i <= axis else i + 1 for i in range(a.ndim)))
         shp[axis] *= r
         return sh.reshape(out, tuple(shp))
-    counts = np.asarray(repeats)
+    counts = np.asarray(repeats, dtype=np.int64)
     idx = np.repeat(np.arange(a.shape[axis]), counts)
     return take(a, idx, axis=axis)
 
@@ -335,6 +335,8 @@ def pad(array, pad_width, mode: str = "constant", constant_values=0):
     array([0, 1, 2, 0])
     """
     a = as_array(array)
+    if a.ndim == 0:
+        return a  # NumPy pads a 0-d array to itself
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2)).tolist()
     if builtins.any(lo < 0 or hi < 0 for lo, hi in pw):
         raise ValueError(f"pad_width must be non-negative, got {pad_width}")

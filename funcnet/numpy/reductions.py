@@ -115,6 +115,7 @@ min = amin  # noqa: A001
 def _arg(prim_fn, name):
     def fn(a, axis=None, keepdims: bool = False):
         a = as_array(a)
+        in_ndim = a.ndim
         if axis is None:
             a = reshape(a, (a.size,))
             ax = 0
@@ -124,7 +125,7 @@ def _arg(prim_fn, name):
             raise ValueError(f"{name} of an empty sequence (shape {a.shape})")
         out = prim_fn(a, ax)
         if keepdims:
-            shape = (1,) * a.ndim if axis is None else tuple(
+            shape = (1,) * in_ndim if axis is None else tuple(
                 1 if i == ax else d for i, d in enumerate(a.shape))
             out = reshape(out, shape)
         return out
@@ -154,7 +155,7 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
 
     d = sub(a, m)
     axes = normalize_axes(axis, a.ndim)
-    n = _count(a.shape, axes) - ddof
+    n = builtins.max(_count(a.shape, axes) - ddof, 0)  # as NumPy: 0 gives inf / nan
     out = sum(mul(d, d), axis=axis, keepdims=keepdims)
     return div(out, np.asarray(n, out.dtype))
 
@@ -222,30 +223,37 @@ def any(a, axis=None, keepdims: bool = False):  # noqa: A001
 
 
 def median(a, axis=None, keepdims: bool = False):
-    """The median along ``axis`` (the mean of the two middle values for even counts).
+    """The median along ``axis`` (an int, a tuple or None; the mean of the two middle
+    values for even counts; NaN if the values include NaN, as in NumPy).
 
     >>> import funcnet.numpy as fnp
     >>> float(fnp.median(fnp.array([3.0, 1.0, 2.0, 10.0])))
     2.5
     """
+    from funcnet.numpy.creation import full
     from funcnet.numpy.indexing import take
     from funcnet.numpy.manipulation import moveaxis
+    from funcnet.numpy.math import isnan, where
+    from funcnet.ops.elementwise import add, div
 
     a = as_array(a)
     if a.dtype.kind not in "fc":
         a = convert_element_type(a, np.float64)
-    if axis is None:
-        flat = reshape(a, (a.size,))
-        out = median(flat, axis=0)
-        return reshape(out, (1,) * a.ndim) if keepdims else out
-    ax = normalize_axis(int(axis), a.ndim)
-    s = red.sort(moveaxis(a, ax, -1), -1)
-    n = s.shape[-1]
+    axes = normalize_axes(axis, a.ndim)
+    kept = tuple(d for i, d in enumerate(a.shape) if i not in axes)
+    out_shape = _keep_shape(a.shape, axes) if keepdims else kept
+    n = _count(a.shape, axes)
     if n == 0:
-        raise ValueError(f"median of an empty axis (shape {a.shape})")
+        return full(out_shape, np.nan, a.dtype)  # NumPy warns and gives NaN
+    # the reduced axes, moved last and merged into one
+    flat = reshape(moveaxis(a, axes, tuple(range(-len(axes), 0))), kept + (n,))
+    s = red.sort(flat, len(kept))
     lo = take(s, (n - 1) // 2, axis=-1)
     hi = take(s, n // 2, axis=-1)
-    out = (lo + hi) / 2
-    if keepdims:
-        out = reshape(out, tuple(1 if i == ax else d for i, d in enumerate(a.shape)))
-    return out
+    out = div(add(lo, hi), np.asarray(2, a.dtype))
+    out = where(any(isnan(flat), axis=-1), np.asarray(np.nan, a.dtype), out)
+    return reshape(out, out_shape)
+
+
+def _keep_shape(shape, axes) -> tuple:
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))

@@ -171,9 +171,10 @@ defjvp(atan2_p,
        lambda t, ans, x, y: mul(t, div(y, add(mul(x, x), mul(y, y)))),
        lambda t, ans, x, y: mul(t, div(neg(x), add(mul(x, x), mul(y, y)))))
 
-# x mod y = x - y * floor(x / y): d/dx = 1, d/dy = -floor(x / y).
+# x mod y = x - y * floor(x / y): d/dx = 1, d/dy = -floor(x / y).  (x - ans) / y is
+# that integer up to rounding, so round it: floor could land one below it.
 defjvp(rem_p, lambda t, ans, x, y: t,
-       lambda t, ans, x, y: mul(neg(t), floor(div(sub(x, ans), y))))
+       lambda t, ans, x, y: mul(neg(t), round(div(sub(x, ans), y))))
 defjvp_zero(floor_divide_p)
 
 # ---------------------------------------------------------------------------

@@ -33,13 +33,21 @@ from funcnet.transforms.ad import Zero, zeros_like_aval
 
 
 def real_dtype(dtype) -> np.dtype:
-    """The real dtype of a complex dtype's components (``complex64`` → ``float32``)."""
+    """The real dtype of a complex dtype's components (``complex64`` → ``float32``).
+
+    >>> real_dtype(np.complex64)
+    dtype('float32')
+    """
     dtype = np.dtype(dtype)
     return np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
 
 
 def complex_dtype(dtype) -> np.dtype:
-    """The complex dtype with components of ``dtype`` (``float32`` → ``complex64``)."""
+    """The complex dtype with components of ``dtype`` (``float32`` → ``complex64``).
+
+    >>> complex_dtype(np.float64)
+    dtype('complex128')
+    """
     return np.result_type(np.dtype(dtype), np.complex64)
 
 
@@ -63,17 +71,29 @@ conj_p = Primitive("conj")
 
 
 def real(x):
-    """The real part of a complex array (a real array of matching precision)."""
+    """The real part of a complex array (a real array of matching precision).
+
+    >>> real(np.array([1 + 2j], np.complex64))
+    array([1.], dtype=float32)
+    """
     return real_p.bind(x)
 
 
 def imag(x):
-    """The imaginary part of a complex array."""
+    """The imaginary part of a complex array.
+
+    >>> imag(np.array([1 + 2j]))
+    array([2.])
+    """
     return imag_p.bind(x)
 
 
 def conj(x):
-    """The complex conjugate of a complex array."""
+    """The complex conjugate of a complex array.
+
+    >>> conj(np.array([1 + 2j]))
+    array([1.-2.j])
+    """
     return conj_p.bind(x)
 
 
@@ -128,7 +148,11 @@ complex_p = Primitive("complex")
 
 
 def complex_(x, y):
-    """``x + 1j * y`` from two real arrays (broadcast together)."""
+    """``x + 1j * y`` from two real arrays (broadcast together).
+
+    >>> complex_(np.array([1.0, 2.0]), np.array(3.0))
+    array([1.+3.j, 2.+3.j])
+    """
     return complex_p.bind(x, y)
 
 
@@ -201,6 +225,9 @@ def fft(x, fft_type: str, n: int):
     ``fft``/``ifft`` take complex input of length ``n``; ``rfft`` takes real
     input of length ``n`` and returns ``n // 2 + 1`` frequencies; ``irfft``
     takes ``n // 2 + 1`` complex frequencies and returns ``n`` real samples.
+
+    >>> fft(np.array([4.0, 0.0, 0.0]), "rfft", 3)
+    array([4.+0.j, 4.+0.j])
     """
     if fft_type not in FFT_TYPES:
         raise ValueError(f"fft_type must be one of {FFT_TYPES}, got {fft_type!r}")

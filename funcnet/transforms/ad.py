@@ -187,7 +187,9 @@ def linearize_flat(fun: Callable, primals: Sequence):
             primal_outs = [o.primal for o in outs]
             tangent_outs = [o.tangent for o in outs]
         tangent_outs = [None if type(t) is Zero else t for t in tangent_outs]
-        graph = builder.build(tangent_ins, [0.0 if t is None else t for t in tangent_outs])
+        # No dead-code pass: the transpose skips equations without cotangents anyway.
+        graph = builder.build(tangent_ins, [0.0 if t is None else t for t in tangent_outs],
+                              dce=False)
         # Outputs with a symbolic zero tangent have no linear dependence.
         graph.outs = [None if t is None else v for t, v in zip(tangent_outs, graph.outs)]
     return primal_outs, graph
@@ -219,48 +221,54 @@ def backward_pass(graph: Graph, cts: Sequence) -> list:
     ``None`` in ``cts`` means a zero cotangent.  Input cotangents that stay
     zero come back as ``None``.
     """
-    consts = {id(v): c for v, c in zip(graph.const_vars, graph.consts)}
-    ct_env: dict[int, Any] = {}
+    consts = dict(zip(graph.const_vars, graph.consts))
+    ct_env: dict[Var, Any] = {}
 
     def accum(v, ct):
-        if ct is None or type(v) is not Var or id(v) in consts:
+        if ct is None or type(v) is not Var or v in consts:
             return
         if ct.dtype != v.aval.dtype:
             from funcnet.ops.elementwise import convert_element_type
 
             ct = convert_element_type(ct, v.aval.dtype)
-        prev = ct_env.get(id(v))
-        ct_env[id(v)] = ct if prev is None else add_any_p.bind(prev, ct)
+        prev = ct_env.get(v)
+        ct_env[v] = ct if prev is None else add_any_p.bind(prev, ct)
 
     for v, ct in zip(graph.outs, cts):
         if v is not None:
             accum(v, ct)
+    pop = ct_env.pop
     for eqn in reversed(graph.eqns):
-        cts_out = [ct_env.pop(id(v), None) for v in eqn.outputs]
-        if all(c is None for c in cts_out):
-            continue
+        if eqn.prim.multiple_results:
+            cts_out = [pop(v, None) for v in eqn.outputs]
+            if all(c is None for c in cts_out):
+                continue
+            ct_arg = [zeros_like_aval(v.aval) if c is None else c
+                      for v, c in zip(eqn.outputs, cts_out)]
+        else:
+            ct_arg = pop(eqn.outputs[0], None)
+            if ct_arg is None:
+                continue
         invals = []
         for v in eqn.inputs:
             if type(v) is Literal:
                 invals.append(v.val)
-            elif id(v) in consts:
-                invals.append(consts[id(v)])
             else:
-                invals.append(UndefinedPrimal(v.aval))
-        if eqn.prim.transpose is None:
+                c = consts.get(v, _MISSING)
+                invals.append(UndefinedPrimal(v.aval) if c is _MISSING else c)
+        rule = eqn.prim.transpose
+        if rule is None:
             raise NotImplementedError(
                 f"reverse-mode differentiation of '{eqn.prim.name}' is not supported "
                 "(it has no transpose rule)")
-        if eqn.prim.multiple_results:
-            ct_arg = [zeros_like_aval(v.aval) if c is None else c
-                      for v, c in zip(eqn.outputs, cts_out)]
-        else:
-            ct_arg = cts_out[0]
-        cts_in = eqn.prim.transpose(ct_arg, *invals, **eqn.params)
+        cts_in = rule(ct_arg, *invals, **eqn.params)
         for v, x, ct in zip(eqn.inputs, invals, cts_in):
-            if type(x) is UndefinedPrimal:
+            if ct is not None and type(x) is UndefinedPrimal:
                 accum(v, ct)
-    return [ct_env.get(id(v)) for v in graph.in_vars]
+    return [ct_env.get(v) for v in graph.in_vars]
+
+
+_MISSING = object()
 
 
 def vjp_flat(fun: Callable, primals: Sequence):

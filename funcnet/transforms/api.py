@@ -270,6 +270,10 @@ def linearize(fun: Callable, *primals: Any):
         return out_leaves
 
     outs, graph = ad.linearize_flat(flat, leaves)
+    from funcnet.transforms.passes import dce
+
+    live = [v for v in graph.outs if v is not None]
+    graph_live = dce(Graph(graph.const_vars, graph.consts, graph.in_vars, graph.eqns, live))
     out_tree = store["tree"]
     out_avals = [get_aval(o) for o in outs]
 
@@ -278,10 +282,7 @@ def linearize(fun: Callable, *primals: Any):
         if t_tree != in_tree:
             raise ValueError(f"f_jvp: tangents {t_tree} differ in structure from primals "
                              f"{in_tree}")
-        live = [v for v in graph.outs if v is not None]
-        vals = iter(eval_graph(Graph(graph.const_vars, graph.consts, graph.in_vars,
-                                     graph.eqns, live), graph.consts,
-                               [_as_array(t) for t in t_leaves]))
+        vals = iter(eval_graph(graph_live, graph_live.consts, [_as_array(t) for t in t_leaves]))
         res = [ad.zeros_like_aval(a) if v is None else next(vals)
                for v, a in zip(graph.outs, out_avals)]
         return out_tree.unflatten(res)
