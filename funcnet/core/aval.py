@@ -89,7 +89,10 @@ def _scalar_aval(x) -> ShapedArray:
 
 def get_aval(x) -> ShapedArray:
     """The abstract value of a tracer, array or Python scalar."""
-    if type(x) in _SCALAR_TYPES:
+    t = type(x)
+    if t is np.ndarray:
+        return ShapedArray(x.shape, x.dtype)
+    if t in _SCALAR_TYPES:
         return _scalar_aval(x)
     aval = getattr(x, "aval", None)
     if aval is not None:

@@ -109,20 +109,42 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
              dtype=None, axis: int = 0):
     """``num`` evenly spaced values from ``start`` to ``stop`` (traced endpoints allowed).
 
+    Integer (or Python number) endpoints give ``default_float`` values, unless
+    ``dtype`` says otherwise; array endpoints broadcast, and ``axis`` says where
+    the new axis goes.
+
     >>> import funcnet.numpy as fnp
     >>> fnp.linspace(0.0, 1.0, 3)
     array([0. , 0.5, 1. ], dtype=float32)
+    >>> fnp.linspace(0, 10, 4, dtype=int)
+    array([ 0,  3,  6, 10])
     """
+    from funcnet.numpy.math import add, divide, floor, multiply, subtract
+
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
     start, stop = as_array(start), as_array(stop)
-    dt = _dtype(dtype, np.result_type(start.dtype, stop.dtype, config.float_dtype)
-                if start.dtype.kind in "biu" and stop.dtype.kind in "biu"
-                else np.result_type(start.dtype, stop.dtype))
-    start, stop = convert_element_type(start, dt), convert_element_type(stop, dt)
+    if start.dtype.kind in "biu" and stop.dtype.kind in "biu":
+        work = config.float_dtype  # funcnet picks the float
+    else:
+        work = np.result_type(start.dtype, stop.dtype)
+    out_dtype = work if dtype is None else np.dtype(dtype)
+    if out_dtype.kind in "fc":
+        work = out_dtype
+    elif work.kind not in "fc" or dtype is not None:
+        work = np.dtype(np.float64)  # integer results: compute in float64, then floor
+    start, stop = convert_element_type(start, work), convert_element_type(stop, work)
+    nd = len(np.broadcast_shapes(tuple(start.shape), tuple(stop.shape)))
+    steps = np.arange(num, dtype=work).reshape((num,) + (1,) * nd)
+    delta = subtract(stop, start)
     div = (num - 1) if endpoint else num
-    steps = np.arange(num, dtype=dt).reshape((num,) + (1,) * start.ndim)
-    delta = stop - start
-    step = delta / div if div > 0 else delta * np.nan
-    out = start + steps * step if div > 0 else start + steps * delta
+    if div > 0:
+        step = divide(delta, div)
+        out = add(multiply(steps, step), start)
+    else:
+        step = multiply(delta, np.nan)
+        out = add(multiply(steps, delta), start)
     if endpoint and num > 1:
         from funcnet.numpy.indexing import at
 
@@ -131,6 +153,9 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
         from funcnet.numpy.manipulation import moveaxis
 
         out = moveaxis(out, 0, axis)
+    if out_dtype.kind in "iu":
+        out = floor(out)
+    out = convert_element_type(out, out_dtype)
     return (out, step) if retstep else out
 
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+import funcnet.ops as _ops  # submodules are looked up at call time (they import this one)
 from funcnet.core.aval import ShapedArray, result_dtype
 from funcnet.core.primitive import Primitive
 from funcnet.transforms.ad import Zero, add_any_p, is_undefined
@@ -75,13 +76,10 @@ def elementwise_abstract_eval(*avals: ShapedArray, out_dtype=None) -> ShapedArra
 
 def fit_tangent(t, aval):
     """Cast and broadcast a tangent contribution to the type of ``aval`` (or an array)."""
-    from funcnet.ops import shape as shape_ops
-    from funcnet.ops.elementwise import convert_element_type
-
     if t.dtype != aval.dtype:
-        t = convert_element_type(t, aval.dtype)
+        t = _ops.elementwise.convert_element_type(t, aval.dtype)
     if tuple(t.shape) != tuple(aval.shape):
-        t = shape_ops.broadcast_to(t, tuple(aval.shape))
+        t = _ops.shape.broadcast_to(t, tuple(aval.shape))
     return t
 
 
@@ -142,20 +140,18 @@ def _aval_of(x) -> ShapedArray:
 
 def unbroadcast(ct, aval: ShapedArray):
     """Sum ``ct`` down to ``aval``'s shape (undo implicit broadcasting) and dtype."""
-    from funcnet.ops import reductions, shape as shape_ops
-    from funcnet.ops.elementwise import convert_element_type
-
     shape = aval.shape
-    if tuple(ct.shape) != shape:
-        lead = ct.ndim - len(shape)
+    ct_shape = tuple(ct.shape)
+    if ct_shape != shape:
+        lead = len(ct_shape) - len(shape)
         axes = tuple(range(lead)) + tuple(
-            lead + i for i, d in enumerate(shape) if d == 1 and ct.shape[lead + i] != 1)
+            lead + i for i, d in enumerate(shape) if d == 1 and ct_shape[lead + i] != 1)
         if axes:
-            ct = reductions.reduce_sum(ct, axes)
+            ct = _ops.reductions.reduce_sum(ct, axes)
         if tuple(ct.shape) != shape:
-            ct = shape_ops.reshape(ct, shape)
+            ct = _ops.shape.reshape(ct, shape)
     if ct.dtype != aval.dtype and aval.dtype.kind in "fc":
-        ct = convert_element_type(ct, aval.dtype)
+        ct = _ops.elementwise.convert_element_type(ct, aval.dtype)
     return ct
 
 
