@@ -26,7 +26,7 @@ import numpy as np
 
 from funcnet.core import pytree
 from funcnet.core.aval import ShapedArray, get_aval
-from funcnet.core.graph import Graph, closure_convert, eval_graph
+from funcnet.core.graph import Graph, closure_convert, eval_graph, typecheck_graph
 from funcnet.core.primitive import Primitive
 from funcnet.core.trace import Tracer
 from funcnet.transforms import ad
@@ -248,6 +248,7 @@ class JittedFunction:
         # Values closed over from an enclosing transform must be operands.
         graph, tracer_consts = closure_convert(graph, lambda c: isinstance(c, Tracer))
         graph = optimize(graph)
+        typecheck_graph(graph)
         graph.name = name
         donated = frozenset(
             i for i, (p, _) in enumerate(pytree.flatten_with_path(treedef.unflatten(leaves))[0])
