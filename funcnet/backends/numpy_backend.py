@@ -56,6 +56,8 @@ def _shift_right_logical(x, y):
 
 
 def _convert(x, new_dtype, weak_type):
+    if np.iscomplexobj(x) and new_dtype.kind != "c":
+        x = np.real(x)  # complex -> real keeps the real part (without NumPy's warning)
     if isinstance(x, np.ndarray):
         return x.astype(new_dtype)
     return np.asarray(x, dtype=new_dtype)
@@ -369,21 +371,29 @@ def _window_slices(window_dimensions, window_strides, out_shape):
 
 
 def _window_argmax(x, window_dimensions, window_strides, padding):
-    """Index (row-major within the window) of the first maximum of every window."""
+    """Index (row-major within the window) of the first maximum of every window.
+
+    Branch-free: ``best`` and ``idx`` are updated with ``maximum`` only (offsets
+    come in increasing order, so ``max(idx, k * better)`` is ``k`` where the
+    offset is strictly better, else ``idx``).
+    """
     x = np.asarray(x)
     xp = _window_pad(x, _lowest(x.dtype), padding)
     out_shape = tuple(_window_count(d, w, s)
                       for d, w, s in zip(xp.shape, window_dimensions, window_strides))
+    n_offsets = math.prod(window_dimensions)
+    idx_dtype = np.int8 if n_offsets < 2**7 else np.int16 if n_offsets < 2**15 else np.int32
+    idx = np.zeros(out_shape, idx_dtype)
     if 0 in out_shape:
-        return np.zeros(out_shape, np.int32), xp.shape, []
+        return idx, xp.shape, []
     slices = _window_slices(window_dimensions, window_strides, out_shape)
     best = np.array(xp[slices[0]])
-    idx = np.zeros(out_shape, np.int32)
+    better = np.empty(out_shape, bool)
     for k, sl in enumerate(slices[1:], 1):
         v = xp[sl]
-        better = v > best  # strictly: ties keep the earlier element
-        np.copyto(best, v, where=better)
-        idx[better] = k
+        np.greater(v, best, out=better)  # strictly: ties keep the earlier element
+        np.maximum(best, v, out=best)
+        np.maximum(idx, better.view(np.int8) * idx_dtype(k), out=idx)
     return idx, xp.shape, slices
 
 
@@ -391,8 +401,10 @@ def _select_and_gather_add(t, x, *, window_dimensions, window_strides, padding):
     idx, _, slices = _window_argmax(x, window_dimensions, window_strides, padding)
     tp = _window_pad(np.asarray(t), 0, padding)
     out = np.zeros(idx.shape, tp.dtype)
+    chosen = np.empty(idx.shape, bool)
     for k, sl in enumerate(slices):
-        np.copyto(out, tp[sl], where=idx == k)
+        np.equal(idx, k, out=chosen)
+        out += tp[sl] * chosen
     return out
 
 
@@ -400,8 +412,14 @@ def _select_and_scatter_add(s, x, *, window_dimensions, window_strides, padding)
     idx, padded_shape, slices = _window_argmax(x, window_dimensions, window_strides, padding)
     s = np.asarray(s)
     out = np.zeros(padded_shape, s.dtype)
+    disjoint = all(st >= w for w, st in zip(window_dimensions, window_strides))
+    chosen = np.empty(idx.shape, bool)
     for k, sl in enumerate(slices):
-        out[sl] += np.where(idx == k, s, 0)
+        np.equal(idx, k, out=chosen)
+        if disjoint:  # each position belongs to at most one window: write, do not add
+            np.multiply(s, chosen, out=out[sl])
+        else:
+            out[sl] += s * chosen
     crop = tuple(slice(lo, lo + d) for (lo, _), d in zip(padding, np.shape(x)))
     return out[crop]
 

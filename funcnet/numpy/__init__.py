@@ -32,8 +32,11 @@ from funcnet.numpy.math import (abs, absolute, add, arccos, arccosh, arcsin, arc
                                 negative, not_equal, positive, power, reciprocal, remainder,
                                 right_shift, round, sign, sin, sinh, sqrt, square, subtract, tan,
                                 tanh, true_divide, trunc, where)
-from funcnet.numpy.products import (diag, diagonal, dot, einsum, inner, matmul, outer,
-                                    tensordot, trace, vdot)
+from funcnet.numpy import fft, linalg  # noqa: F401  (the fnp.fft and fnp.linalg namespaces)
+from funcnet.numpy.einsum import einsum  # binds the function over the submodule of that name
+from funcnet.numpy.fft import conj, conjugate, imag, real
+from funcnet.numpy.products import (diag, diagonal, dot, inner, matmul, outer, tensordot, trace,
+                                    vdot)
 from funcnet.numpy.reductions import (all, amax, amin, any, argmax, argmin, cumprod, cumsum,
                                       max, mean, median, min, prod, std, sum, var)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from funcnet.core.trace import Tracer
-from funcnet.numpy import indexing, manipulation, math, products, reductions
+from funcnet.numpy import fft, indexing, manipulation, math, products, reductions
 from funcnet.ops.elementwise import convert_element_type
 
 
@@ -67,6 +67,7 @@ _METHODS = {
     "dot": products.dot, "clip": math.clip, "round": math.round,
     "sort": manipulation.sort, "argsort": manipulation.argsort,
     "diagonal": products.diagonal, "trace": products.trace,
+    "conj": fft.conj, "conjugate": fft.conj,
 }
 
 for _name, _fn in _METHODS.items():
@@ -75,3 +76,5 @@ del _name, _fn
 Tracer.T = property(lambda self: manipulation.transpose(self))
 Tracer.at = property(lambda self: indexing.at(self))
 Tracer.mT = property(lambda self: manipulation.swapaxes(self, -1, -2))
+Tracer.real = property(fft.real)
+Tracer.imag = property(fft.imag)
