@@ -16,9 +16,9 @@ from funcnet.transforms.api import (ShapeDtypeStruct, eval_shape, grad, hessian,
 from funcnet.transforms.batching import vmap  # noqa: E402
 from funcnet.transforms.jit import jit  # noqa: E402
 from funcnet.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat  # noqa: E402
-from funcnet import lax, numpy, testing, tree  # noqa: E402
+from funcnet import lax, numpy, random, testing, tree  # noqa: E402
 
 __all__ = ["backends", "errors", "config", "device_put", "get_backend", "set_backend",
            "to_numpy", "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad",
            "hessian", "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad",
-           "vjp", "lax", "numpy", "testing", "tree", "checkpoint", "custom_jvp", "custom_vjp", "remat", "vmap", "jit"]
+           "vjp", "lax", "numpy", "random", "testing", "tree", "checkpoint", "custom_jvp", "custom_vjp", "remat", "vmap", "jit"]

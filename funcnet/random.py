@@ -49,6 +49,7 @@ import operator
 
 import numpy as np
 
+from funcnet.backends import to_numpy
 from funcnet.config import config
 from funcnet.core.aval import get_aval
 from funcnet.core.trace import Tracer
@@ -104,14 +105,21 @@ def _key_words(k):
 
 
 def _as_u32(x, what: str):
-    x = x if isinstance(x, Tracer) else np.asarray(x)
+    """Counter words as ``uint32`` (other integers wrap modulo ``2**32``)."""
+    if isinstance(x, Tracer):
+        aval = get_aval(x)
+        if aval.dtype.kind not in "iu":
+            raise TypeError(f"threefry2x32: {what} must be uint32, got {aval.str_short()}")
+        return ew.convert_element_type(x, _U32)
+    if _is_int_like(x):
+        return np.uint32(int(x) & _MASK32)
+    from funcnet.numpy.conversion import asarray
+
+    x = asarray(x)
     if x.dtype != _U32:
         if x.dtype.kind not in "iu":
-            raise TypeError(f"threefry2x32: {what} must be uint32, got {get_aval(x).str_short()}")
-        if isinstance(x, Tracer):
-            x = ew.convert_element_type(x, _U32)
-        else:
-            x = (x.astype(np.int64) & _MASK32).astype(_U32)
+            raise TypeError(f"threefry2x32: {what} must be uint32, got {_describe(x)}")
+        x = (x.astype(np.int64) & _MASK32).astype(_U32)
     return x
 
 
@@ -143,9 +151,7 @@ def _blocks(k, domain: int, count: int):
                          f"(asked for {2 * count}); split the key")
     k0, k1 = _key_words(k)
     counter = sh.iota(_U32, (count,), 0)
-    y0, y1 = _threefry_words(k0, k1, ew.convert_element_type(domain, _U32)
-                             if isinstance(domain, Tracer) else np.uint32(domain), counter)
-    return sh.broadcast_to(y0, (count,)), y1
+    return _threefry_words(k0, k1, np.uint32(domain), counter)
 
 
 def _bits32(k, shape: tuple):
@@ -185,7 +191,9 @@ def _check_key(k, caller: str):
         raise TypeError(f"random.{caller}: expected a key (a uint32 array of shape (2,)), got "
                         f"the integer {k!r}; make a key with random.key({k!r})")
     if not isinstance(k, Tracer) and not (hasattr(k, "shape") and hasattr(k, "dtype")):
-        k = np.asarray(k)
+        from funcnet.numpy.conversion import asarray
+
+        k = asarray(k)
     aval = get_aval(k)
     if aval.shape != (2,) or aval.dtype != _U32:
         hint = ""
@@ -226,25 +234,25 @@ def _integer_words(x, caller: str):
     if isinstance(x, Tracer):
         return _traced_int_words(x, caller)
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        arr = np.asarray(x)
+        arr = to_numpy(x)
         if arr.shape != () or arr.dtype.kind not in "iu":
             raise TypeError(f"random.{caller}: expected an integer, got {_describe(x)}")
         x = arr.item()
     x = int(x)
     if -2 ** 63 <= x < 2 ** 64:
         hi, lo = _words_of_python_int(x)
-        return np.asarray(hi, _U32), np.asarray(lo, _U32)
+        return np.uint32(hi), np.uint32(lo)
     # Beyond 64 bits: the low 64 bits of |x| make a key, the higher bits and the sign are
     # folded into it.  Deterministic; such seeds are not guaranteed distinct from small ones
     # (they collide only if the cipher's outputs do).
     mag = abs(x)
-    k = _key_from_words(*(np.asarray(w, _U32) for w in _words_of_python_int(mag % 2 ** 64)))
+    k = key(mag % 2 ** 64)
     mag >>= 64
     while mag:
         k = fold_in(k, mag % 2 ** 64)
         mag >>= 64
-    k = fold_in(k, 1 if x < 0 else 0)
-    return _key_words(k)
+    words = to_numpy(fold_in(k, 1 if x < 0 else 0))
+    return np.uint32(words[0]), np.uint32(words[1])
 
 
 def key(seed):
@@ -386,13 +394,22 @@ def _symmetric_open(k, shape: tuple, dtype: np.dtype):
 
 
 def _largest_below(x, dtype: np.dtype):
-    """The largest float of ``dtype`` below ``x`` (exact for normal finite ``x``)."""
-    info = np.finfo(dtype)
-    step = ew.maximum(ew.mul(ew.abs(x), 2.0 ** -_precision(dtype)), float(info.tiny))
-    below = ew.sub(x, step)
+    """The largest float of ``dtype`` below ``x``, as ``np.nextafter(x, -inf)`` (infinities stay).
+
+    ``|x| * 2**-p`` lies between half a spacing and one spacing below ``x``, so
+    ``x - |x| * 2**-p`` rounds to the neighbour; near zero the spacing is the
+    smallest subnormal.
+    """
+    lowest = float(np.finfo(dtype).min)
+    ordinary = ew.bitwise_and(ew.is_finite(x), ew.gt(x, lowest))
+    x_safe = ew.select(ordinary, x, 0.0)  # inf, nan and the lowest float are handled below
+    step = ew.maximum(ew.mul(ew.abs(x_safe), 2.0 ** -_precision(dtype)),
+                      float(np.finfo(dtype).smallest_subnormal))
+    below = ew.sub(x_safe, step)
     # A negative power of two ties and rounds back to x; twice the step is exact there.
-    below = ew.select(ew.lt(below, x), below, ew.sub(x, ew.mul(step, 2.0)))
-    return ew.select(ew.is_finite(x), below, x)
+    below = ew.select(ew.lt(below, x_safe), below, ew.sub(x_safe, ew.mul(step, 2.0)))
+    below = ew.select(ew.eq(x, lowest), sh.full(get_aval(x).shape, -float("inf"), dtype), below)
+    return ew.select(ew.bitwise_or(ordinary, ew.eq(x, lowest)), below, x)
 
 
 def _smallest_above(x, dtype: np.dtype):
@@ -440,10 +457,12 @@ _ERFINV_PIECES = (
 
 
 def _chebyshev_series(u, coeffs):
-    """``sum_k coeffs[k] T_k(u)`` by Clenshaw's recurrence (stable for ``|u| <= 1``)."""
+    """``sum_k coeffs[k] T_k(u)`` by Clenshaw's recurrence (stable for ``|u| <= 1``).
+
+    ``u`` is an array; ``coeffs`` are Python floats (at least two).
+    """
     two_u = ew.mul(u, 2.0)
-    b1 = ew.add(ew.mul(u, 0.0), coeffs[-1])
-    b2 = None
+    b1, b2 = coeffs[-1], None  # b_{k+1}, b_{k+2}
     for c in reversed(coeffs[1:-1]):
         nxt = ew.add(ew.mul(two_u, b1), c)
         if b2 is not None:
@@ -465,7 +484,8 @@ def _erfinv(x):
     s = ew.sqrt(w)
     result = None
     for var, lo, hi, coeffs in reversed(_ERFINV_PIECES):
-        coeffs = tuple(c for i, c in enumerate(coeffs) if i < 2 or abs(c) >= tol)
+        last = max(i for i, c in enumerate(coeffs) if i < 2 or abs(c) >= tol)
+        coeffs = coeffs[:last + 1]
         v = w if var == "w" else s
         u = ew.mul(ew.sub(v, (lo + hi) / 2), 2.0 / (hi - lo))
         piece = _chebyshev_series(u, coeffs)
@@ -474,8 +494,10 @@ def _erfinv(x):
         else:
             result = ew.select(ew.lt(v, hi), piece, result)
     out = ew.mul(x, result)
-    out = ew.select(ew.eq(t, 1.0), ew.mul(x, float("inf")), out)
-    return ew.select(ew.gt(t, 1.0), ew.mul(x, float("nan")), out)
+    shape = get_aval(x).shape
+    inf = sh.full(shape, float("inf"), dtype)
+    out = ew.select(ew.eq(t, 1.0), ew.select(ew.gt(x, 0.0), inf, ew.neg(inf)), out)
+    return ew.select(ew.gt(t, 1.0), sh.full(shape, float("nan"), dtype), out)
 
 
 # ---------------------------------------------------------------------------
@@ -536,7 +558,7 @@ def normal(key, shape=(), dtype=None):
 
     Computed by the inverse CDF, ``sqrt(2) * erfinv(v)`` with ``v`` uniform
     on an exact symmetric grid in ``(-1, 1)``, so every draw is finite (at
-    most about 5.5 in magnitude for float32, 8.3 for float64).  A complex
+    most about 5.4 in magnitude for float32, 8.3 for float64, 3.5 for float16).  A complex
     ``dtype`` gives independent real and imaginary parts of variance 1/2.
 
     >>> from funcnet import random
@@ -595,25 +617,37 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None):
     return sh.broadcast_to(z, shape)
 
 
-def _clip_bound(x, low: int, high: int, wide: np.dtype):
+def _integer_bound(x, low: int, high: int, wide: np.dtype):
     """An integer bound clipped to ``[low, high]`` as an array of ``wide`` (int64/uint64)."""
+    info = np.iinfo(wide)
+    low, high = max(low, int(info.min)), min(high, int(info.max))
     if isinstance(x, Tracer):
-        aval = get_aval(x)
-        if aval.dtype.kind not in "biu":
-            raise TypeError(f"random.randint: bounds must be integers, got {aval.str_short()}")
-        if aval.dtype.kind == "u" and wide == _I64 and aval.dtype.itemsize == 8:
-            x = ew.minimum(x, np.uint64(high))
+        dt = get_aval(x).dtype
+        if dt.kind not in "iu":
+            raise TypeError(f"random.randint: bounds must be integers, got {_describe(x)}")
+        if dt.kind == "u" and dt.itemsize == 8 and wide == _I64:
+            x = ew.minimum(x, np.uint64(high))  # before the conversion could wrap it
+        elif dt.kind == "i" and wide == _U64:
+            x = ew.maximum(x, dt.type(0))
         x = ew.convert_element_type(x, wide)
-        return ew.minimum(ew.maximum(x, wide.type(max(low, np.iinfo(wide).min))),
-                          wide.type(min(high, np.iinfo(wide).max)))
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biu" and not (arr.dtype == object):
-        raise TypeError(f"random.randint: bounds must be integers, got {_describe(x)}")
-    clipped = np.vectorize(lambda v: min(max(int(v), low), high), otypes=[object])(arr)
+        return ew.minimum(ew.maximum(x, wide.type(low)), wide.type(high))
+    values = _python_ints(x)
     from funcnet.numpy.conversion import asarray
 
-    return asarray(np.asarray(clipped.astype(object), dtype=wide) if arr.ndim
-                   else np.asarray(int(clipped), dtype=wide))
+    clipped = np.asarray(np.vectorize(lambda v: min(max(v, low), high), otypes=[object])(values),
+                         dtype=object)
+    return asarray(clipped.astype(wide))
+
+
+def _python_ints(x):
+    """A concrete integer bound as an object array of Python ints (no overflow)."""
+    arr = to_numpy(x) if not isinstance(x, int) else None
+    if arr is not None and arr.dtype.kind not in "iuO":
+        raise TypeError(f"random.randint: bounds must be integers, got {_describe(x)}")
+    values = np.asarray(x if arr is None else arr, dtype=object)
+    if values.dtype == object and not all(_is_int_like(v) for v in values.flat):
+        raise TypeError(f"random.randint: bounds must be integers, got {x!r}")
+    return np.vectorize(int, otypes=[object])(values) if values.size else values
 
 
 def randint(key, shape, minval, maxval, dtype=np.int64):
@@ -637,16 +671,13 @@ def randint(key, shape, minval, maxval, dtype=np.int64):
     if dtype.kind not in "iu" or dtype.itemsize > 8:
         raise TypeError(f"random.randint: dtype must be an integer dtype, got {dtype}")
     if not isinstance(minval, Tracer) and not isinstance(maxval, Tracer):
-        lo_np, hi_np = np.asarray(minval), np.asarray(maxval)
-        if lo_np.dtype.kind in "biuO" and hi_np.dtype.kind in "biuO":
-            bad = np.vectorize(lambda a, b: int(a) >= int(b), otypes=[bool])(lo_np, hi_np)
-            if bad.any():
-                raise ValueError(f"random.randint: minval must be less than maxval (maxval is "
-                                 f"exclusive), got minval={minval!r}, maxval={maxval!r}")
+        if np.any(_python_ints(minval) >= _python_ints(maxval)):
+            raise ValueError(f"random.randint: minval must be less than maxval (maxval is "
+                             f"exclusive), got minval={minval!r}, maxval={maxval!r}")
     info = np.iinfo(dtype)
     wide = _U64 if dtype == _U64 else _I64
-    lo = _clip_bound(minval, int(info.min), int(info.max), wide)
-    hi = _clip_bound(maxval, int(info.min), int(info.max) + 1, wide)
+    lo = _integer_bound(minval, int(info.min), int(info.max), wide)
+    hi = _integer_bound(maxval, int(info.min), int(info.max) + 1, wide)
     _check_broadcast("randint", "minval", get_aval(lo).shape, shape)
     _check_broadcast("randint", "maxval", get_aval(hi).shape, shape)
     lo_u = ew.convert_element_type(lo, _U64)
@@ -716,7 +747,7 @@ def categorical(key, logits, axis: int = -1, shape=None):
 
     >>> import funcnet.numpy as fnp
     >>> from funcnet import random
-    >>> logits = fnp.log(fnp.array([0.1, 0.0, 0.9]))
+    >>> logits = fnp.array([0.0, -fnp.inf, 2.0])   # class 1 has probability 0
     >>> s = random.categorical(random.key(0), logits, shape=(1000,))
     >>> s.dtype, bool((s != 1).all())
     (dtype('int64'), True)

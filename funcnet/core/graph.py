@@ -191,9 +191,10 @@ class GraphBuilder:
             self._const_ids[id(val)] = t
         return t
 
-    def build(self, in_tracers, outs, dce: bool = True) -> Graph:
+    def build(self, in_tracers, outs, dce: bool = True, trace=None) -> Graph:
         """Make the graph from input tracers to outputs (tracers or constants)."""
-        trace = in_tracers[0]._trace if in_tracers else None
+        if trace is None and in_tracers:
+            trace = in_tracers[0]._trace
         out_vars = []
         for o in outs:
             if isinstance(o, GraphTracer) and trace is not None and o._trace.main is trace.main:

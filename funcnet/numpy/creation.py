@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from funcnet.config import config
+from funcnet.core.aval import get_aval
 from funcnet.core.trace import Tracer
-from funcnet.numpy.conversion import as_array, asarray
+from funcnet.numpy.conversion import as_array, as_operand, asarray
+from funcnet.numpy.dtypes import promote_avals
 from funcnet.ops import shape as sh
 from funcnet.ops.elementwise import convert_element_type
 
@@ -124,11 +126,11 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
     num = int(num)
     if num < 0:
         raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
+    start, stop = as_operand(start), as_operand(stop)
+    work, _ = promote_avals(get_aval(start), get_aval(stop))  # Python numbers are weak
+    if work.kind in "biu":
+        work = config.float_dtype  # integer endpoints: funcnet picks the float
     start, stop = as_array(start), as_array(stop)
-    if start.dtype.kind in "biu" and stop.dtype.kind in "biu":
-        work = config.float_dtype  # funcnet picks the float
-    else:
-        work = np.result_type(start.dtype, stop.dtype)
     out_dtype = work if dtype is None else np.dtype(dtype)
     if out_dtype.kind in "fc":
         work = out_dtype
@@ -201,7 +203,9 @@ def meshgrid(*xi, indexing: str = "xy"):
     """
     if indexing not in ("xy", "ij"):
         raise ValueError("indexing must be 'xy' or 'ij'")
-    xs = [as_array(x).reshape(-1) if not isinstance(x, Tracer) else x for x in xi]
+    from funcnet.numpy.manipulation import ravel
+
+    xs = [ravel(x) for x in xi]  # inputs are flattened, traced or not
     shape = [x.shape[0] for x in xs]
     if indexing == "xy" and len(xs) >= 2:
         shape[0], shape[1] = shape[1], shape[0]

@@ -11,11 +11,12 @@ import builtins
 
 import numpy as np
 
-from funcnet.core.aval import result_dtype, get_aval
-from funcnet.numpy.conversion import as_array
+from funcnet.core.aval import get_aval, result_dtype
+from funcnet.numpy.conversion import _contains_tracer, as_array, asarray
 from funcnet.ops import shape as sh
 from funcnet.ops.elementwise import convert_element_type
-from funcnet.ops.rules import broadcast_shapes as _broadcast_shapes, normalize_axis
+from funcnet.ops.rules import broadcast_shapes as _broadcast_shapes
+from funcnet.ops.rules import normalize_axis
 
 
 def shape(a) -> tuple:
@@ -341,13 +342,24 @@ def pad(array, pad_width, mode: str = "constant", constant_values=0):
     if builtins.any(lo < 0 or hi < 0 for lo, hi in pw):
         raise ValueError(f"pad_width must be non-negative, got {pad_width}")
     if mode == "constant":
-        cv = np.broadcast_to(np.asarray(constant_values), (a.ndim, 2))
-        if cv.size and np.all(cv == cv.flat[0]):
-            val = convert_element_type(as_array(cv.flat[0]), a.dtype)
-            return sh.pad(a, val, tuple((lo, hi, 0) for lo, hi in pw))
-        for ax, (lo, hi) in enumerate(pw):
-            val_lo = convert_element_type(as_array(cv[ax][0]), a.dtype)
-            val_hi = convert_element_type(as_array(cv[ax][1]), a.dtype)
+        if _contains_tracer(constant_values):
+            # traced fill values stay traced, so gradients reach them
+            cv = convert_element_type(asarray(constant_values), a.dtype)
+            if cv.ndim == 0:
+                return sh.pad(a, cv, tuple((lo, hi, 0) for lo, hi in pw))
+            from funcnet.numpy.indexing import gather_index
+
+            cv = sh.broadcast_to(cv, (a.ndim, 2))
+            values = [(gather_index(cv, (ax, 0)), gather_index(cv, (ax, 1)))
+                      for ax in range(a.ndim)]
+        else:
+            cv = np.broadcast_to(np.asarray(constant_values), (a.ndim, 2))
+            if cv.size and np.all(cv == cv.flat[0]):
+                val = convert_element_type(as_array(cv.flat[0]), a.dtype)
+                return sh.pad(a, val, tuple((lo, hi, 0) for lo, hi in pw))
+            values = [tuple(convert_element_type(as_array(v), a.dtype) for v in cv[ax])
+                      for ax in range(a.ndim)]
+        for ax, ((lo, hi), (val_lo, val_hi)) in enumerate(zip(pw, values)):
             cfg = [(0, 0, 0)] * a.ndim
             cfg[ax] = (lo, 0, 0)
             a = sh.pad(a, val_lo, tuple(cfg))

@@ -15,6 +15,7 @@ from funcnet.config import config
 from funcnet.core.aval import get_aval, result_dtype, scalar_dtype
 from funcnet.core.trace import state
 from funcnet.numpy.conversion import as_array, as_operand, asarray
+from funcnet.numpy.dtypes import promote_avals
 from funcnet.ops import elementwise as ew
 from funcnet.ops.elementwise import convert_element_type
 
@@ -60,7 +61,7 @@ def _float_pair(x, y, divide: bool = False):
     """Both operands in their common floating dtype (NumPy 2 promotion, weak scalars)."""
     x, y = as_operand(x), as_operand(y)
     avals = (get_aval(x), get_aval(y))
-    dtype, weak = result_dtype(*avals)
+    dtype, weak = promote_avals(*avals)
     if dtype.kind in "biu":
         if weak:
             dtype = config.float_dtype  # Python numbers alone: funcnet picks the float
@@ -243,7 +244,8 @@ _DOCS = {
     "negative": "Elementwise ``-x``.", "sign": "Elementwise sign (-1, 0 or 1).",
     "absolute": "Elementwise ``|x|``.", "exp": "Elementwise ``e**x``.",
     "expm1": "Elementwise ``exp(x) - 1``, accurate near 0.",
-    "log": "Elementwise natural logarithm.", "log1p": "Elementwise ``log(1 + x)``, accurate near 0.",
+    "log": "Elementwise natural logarithm.",
+    "log1p": "Elementwise ``log(1 + x)``, accurate near 0.",
     "sqrt": "Elementwise square root.", "cbrt": "Elementwise cube root.",
     "sin": "Elementwise sine.", "cos": "Elementwise cosine.", "tan": "Elementwise tangent.",
     "arcsin": "Elementwise inverse sine.", "arccos": "Elementwise inverse cosine.",
@@ -520,7 +522,7 @@ def where(condition, x=None, y=None):
     cond = _as_bool(condition)
     x, y = as_operand(x), as_operand(y)
     if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
-        x = asarray(x)
+        x, y = _scalar_pair(x, y)
     return ew.select_p.bind(cond, x, y)
 
 

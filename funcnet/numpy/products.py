@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from funcnet.numpy.conversion import as_array
+from funcnet.numpy.math import multiply
+from funcnet.ops import shape as sh
 from funcnet.ops.contraction import dot_general
 from funcnet.ops.rules import broadcast_shapes, normalize_axis
-from funcnet.ops import shape as sh
 
 
 def matmul(a, b):
@@ -61,7 +62,7 @@ def dot(a, b):
     """
     a, b = as_array(a), as_array(b)
     if a.ndim == 0 or b.ndim == 0:
-        return a * b
+        return multiply(a, b)
     if b.ndim == 1:
         return matmul(a, b)
     if a.shape[-1] != b.shape[-2]:
@@ -80,7 +81,7 @@ def inner(a, b):
     """Sum product over the last axes."""
     a, b = as_array(a), as_array(b)
     if a.ndim == 0 or b.ndim == 0:
-        return a * b
+        return multiply(a, b)
     return dot_general(a, b, (((a.ndim - 1,), (b.ndim - 1,)), ((), ())))
 
 
@@ -89,7 +90,7 @@ def outer(a, b):
     a, b = as_array(a), as_array(b)
     a = sh.reshape(a, (a.size, 1))
     b = sh.reshape(b, (1, b.size))
-    return a * b
+    return multiply(a, b)
 
 
 def tensordot(a, b, axes=2):

@@ -72,21 +72,26 @@ def _count(shape, axes) -> int:
 
 
 def mean(a, axis=None, dtype=None, keepdims: bool = False):
-    """Arithmetic mean over ``axis`` (integers average in float64, as in NumPy).
+    """Arithmetic mean over ``axis`` (integers average in float64, as in NumPy; float16
+    sums in float32 and rounds the mean back to float16, as NumPy does too).
 
     >>> import funcnet.numpy as fnp
     >>> fnp.mean(fnp.array([1.0, 2.0, 6.0]))
     array(3., dtype=float32)
     """
+    from funcnet.ops.elementwise import div
+
     a = as_array(a)
+    out_dtype = None
     if dtype is None:
         dtype = a.dtype if a.dtype.kind in "fc" else np.dtype(np.float64)
+        if dtype == np.float16:
+            dtype, out_dtype = np.dtype(np.float32), dtype
     a = convert_element_type(a, dtype)
     axes = normalize_axes(axis, a.ndim)
     n = _count(a.shape, axes)
-    from funcnet.ops.elementwise import div
-
-    return div(_keep(red.reduce_sum(a, axes), a.shape, axes, keepdims), np.asarray(n, a.dtype))
+    out = div(_keep(red.reduce_sum(a, axes), a.shape, axes, keepdims), np.asarray(n, a.dtype))
+    return out if out_dtype is None else convert_element_type(out, out_dtype)
 
 
 def _chooser(prim_fn, name):

@@ -371,7 +371,8 @@ defjvp(asinh_p, lambda t, ans, x: div(t, sqrt(add(mul(x, x), 1))))
 defjvp(acosh_p, lambda t, ans, x: div(t, mul(sqrt(sub(x, 1)), sqrt(add(x, 1)))))
 defjvp(atanh_p, lambda t, ans, x: div(t, sub(1, mul(x, x))))
 defjvp(logistic_p, lambda t, ans, x: mul(t, mul(ans, sub(1, ans))))
-defjvp(erf_p, lambda t, ans, x: mul(t, mul(2 / np.sqrt(np.pi), exp(neg(mul(x, x))))))
+_TWO_OVER_SQRT_PI = float(2 / np.sqrt(np.pi))  # a Python float: weak, keeps float32 float32
+defjvp(erf_p, lambda t, ans, x: mul(t, mul(_TWO_OVER_SQRT_PI, exp(neg(mul(x, x))))))
 
 # ---------------------------------------------------------------------------
 # Comparisons, logic, predicates (boolean results, zero derivative)

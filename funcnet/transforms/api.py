@@ -450,7 +450,7 @@ def trace_to_graph(fun: Callable, in_avals: Sequence[ShapedArray]):
         ins = [trace.new_arg(a) for a in in_avals]
         outs = fun(*ins)
         outs = [trace.full_raise(o) for o in outs]
-        graph = builder.build(ins, outs)
+        graph = builder.build(ins, outs, trace=trace)
     return graph
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from funcnet.core.graph import Eqn, Graph, Literal, Var, _dce
 
 
@@ -87,6 +89,8 @@ def fold_constants(graph: Graph) -> Graph:
             out = state.kernels[e.prim](*vals, **e.params)
             outs = out if e.prim.multiple_results else [out]
             for v, x in zip(e.outputs, outs):
+                if getattr(x, "dtype", None) != v.aval.dtype:
+                    x = np.asarray(x, dtype=v.aval.dtype)  # Python scalars are weakly typed
                 known[id(v)] = x
                 const_vars.append(v)
                 consts.append(x)
