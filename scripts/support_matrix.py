@@ -88,25 +88,28 @@ def home_modules(modules) -> dict[str, str]:
     return homes
 
 
-def backend_kernel_names() -> dict[str, set[str] | None]:
-    """Registered backend name -> the primitive names its kernel table holds.
+def backend_kernel_names() -> dict[str, tuple[set[str], set[str]] | None]:
+    """Registered backend name -> (eager kernel names, compiled-code kernel names).
 
-    Read from the factory's class attribute ``kernels`` when there is one, so a
-    backend whose library is missing on this machine is still described; None
-    when the table cannot be read here.
+    Read from the backend class's attributes ``kernels`` and ``raw_kernels``
+    (what ``Backend.kernel_for`` uses in jitted code) when the factory is a
+    class, so a backend whose library is missing on this machine is still
+    described; None when the tables cannot be read here.
     """
     registered = getattr(backend_base, "registered", None)
     names = list(registered()) if callable(registered) else list(backend_base._factories)
-    out: dict[str, set[str] | None] = {}
+    out: dict[str, tuple[set[str], set[str]] | None] = {}
     for name in names:
-        factory = backend_base._factories[name]
-        table = getattr(factory, "kernels", None)
-        if not isinstance(table, dict):
+        source = backend_base._factories[name]
+        if not isinstance(getattr(source, "kernels", None), dict):
             try:
-                table = backend_base.load(name).kernels
+                source = backend_base.load(name)
             except backend_base.BackendUnavailable:
-                table = None
-        out[name] = set(table) if table is not None else None
+                out[name] = None
+                continue
+        eager = set(source.kernels)
+        raw = getattr(source, "raw_kernels", None)
+        out[name] = (eager, set(raw) if raw is not None else eager)
     return out
 
 
@@ -132,6 +135,17 @@ def _eval_cell(p: Primitive, kernels: set[str] | None) -> str:
     if p.impl is not None:
         return "impl"
     return "?" if kernels is None else NO
+
+
+def _jit_cell(p: Primitive, backends: dict) -> str:
+    """Jittable: ``fn.jit`` exists, the primitive has a shape rule, and every
+    registered backend has a kernel for it in compiled code."""
+    if not hasattr(funcnet, "jit"):
+        return NOT_YET
+    if p.abstract_eval is None:
+        return NO
+    cells = {_eval_cell(p, tables[1] if tables else None) for tables in backends.values()}
+    return NO if NO in cells else "?" if "?" in cells else YES
 
 
 def _family(module_name: str | None) -> str:
@@ -165,12 +179,13 @@ def build() -> str:
         "  with a transpose rule) or `linearize` (JVP, then transposing the linear",
         "  primitives that JVP rule is written in).",
         "- **vmap**: a batching rule (`prim.batch`).",
-        "- **jit**: compiled by the backend's `compile(graph)`.",
-        "- one column per registered backend: the kernel that evaluates it (`impl`:",
-        "  a generic implementation written in other primitives).",
+        "- **jit**: `fn.jit` can trace it (shape rule) and every registered backend",
+        "  has a kernel for it in compiled code (`Backend.kernel_for`).",
+        "- one column per registered backend: the kernel that evaluates it eagerly",
+        "  (`impl`: a generic implementation written in other primitives).",
         "",
         f"`{YES}` supported, `{NO}` missing (a bug: tests/test_support_matrix.py fails),",
-        f"`{NOT_YET}` not built yet (vmap and jit are later milestones).",
+        f"`{NOT_YET}` not built yet.",
         "",
         "Backends that need an optional library are listed whether or not that",
         "library is installed where this page was generated;",
@@ -185,8 +200,11 @@ def build() -> str:
         "vjp": sum(_vjp_cell(p) != NO for p in prims),
         "vmap": sum(p.batch is not None for p in prims),
     }
-    for name, kernels in backends.items():
-        counts[f"{name} kernel"] = sum(_eval_cell(p, kernels) in (YES, "impl") for p in prims)
+    if hasattr(funcnet, "jit"):
+        counts["jit"] = sum(_jit_cell(p, backends) == YES for p in prims)
+    for name, tables in backends.items():
+        eager = tables[0] if tables else None
+        counts[f"{name} kernel"] = sum(_eval_cell(p, eager) in (YES, "impl") for p in prims)
     lines += [f"**{total} primitives.** " + ", ".join(
         f"{k}: {v}/{total}" for k, v in counts.items()) + ".", ""]
 
@@ -209,8 +227,8 @@ def build() -> str:
                _jvp_cell(p),
                _vjp_cell(p),
                YES if p.batch is not None else NOT_YET,
-               NOT_YET,
-               *(_eval_cell(p, k) for k in backends.values())]
+               _jit_cell(p, backends),
+               *(_eval_cell(p, t[0] if t else None) for t in backends.values())]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -58,6 +58,13 @@ def _importable(module: str) -> bool:
         return False
 
 
+def test_docs_index_links_every_page():
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    unlinked = [p.name for p in sorted((ROOT / "docs").glob("*.md"))
+                if p.name != "index.md" and f"({p.name})" not in index]
+    assert not unlinked, f"docs/index.md does not link: {unlinked}"
+
+
 def test_readme_has_python_blocks():
     assert len(python_blocks(ROOT / "README.md")) >= 5
 
@@ -102,3 +109,12 @@ def test_quickstart_quick():
     acc = re.search(r"^final test accuracy: ([0-9.]+)$", out, re.M)
     assert acc, out
     assert float(acc.group(1)) >= 0.9, out
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    commands = [ln.strip() for ln in readme
+                if re.match(r"^\s*(pip|python|uv)[^#]*pytest", ln)]
+    assert commands, "README.md has no test command"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[0] in ci, f".ci/run does not run the README's test command {commands[0]!r}"

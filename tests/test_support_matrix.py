@@ -54,6 +54,22 @@ def test_every_primitive_runs_on_the_numpy_backend():
                          f"(funcnet/backends/numpy_backend.py) nor prim.impl: {missing}")
 
 
+def test_every_primitive_has_a_compiled_kernel_on_the_numpy_backend():
+    backend = NumpyBackend()
+    if not hasattr(backend, "kernel_for"):
+        return  # no jit yet
+
+    def lacks(p):
+        try:
+            backend.kernel_for(p)
+        except NotImplementedError:
+            return True
+        return False
+
+    missing = _offenders(lacks)
+    assert not missing, f"primitives jit cannot run on the NumPy backend: {missing}"
+
+
 def test_support_matrix_doc_is_current():
     current = sm.DOC.read_text(encoding="utf-8") if sm.DOC.exists() else ""
     assert current == sm.build(), (

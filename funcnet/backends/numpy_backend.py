@@ -55,6 +55,23 @@ def _shift_right_logical(x, y):
     return np.right_shift(x, y)
 
 
+_PY_SCALARS = (bool, int, float, complex)
+
+
+def _select(pred, x, y):
+    """``np.where`` with NumPy 2 promotion of Python scalars (which ``np.where`` lacks)."""
+    if type(x) not in _PY_SCALARS and type(y) not in _PY_SCALARS:
+        return np.where(pred, x, y)
+    arrays = [v for v in (x, y) if type(v) not in _PY_SCALARS]
+    if arrays:
+        dtype = np.result_type(*arrays, *[v for v in (x, y) if type(v) in _PY_SCALARS])
+    else:  # two weak scalars: funcnet's own choice of dtype
+        from funcnet.core.aval import result_dtype, get_aval
+
+        dtype = result_dtype(get_aval(x), get_aval(y))[0]
+    return np.where(pred, x, y).astype(dtype, copy=False)
+
+
 def _convert(x, new_dtype, weak_type):
     if np.iscomplexobj(x) and new_dtype.kind != "c":
         x = np.real(x)  # complex -> real keeps the real part (without NumPy's warning)
@@ -241,7 +258,7 @@ _KERNELS = {
     "gt": np.greater, "ge": np.greater_equal, "is_finite": np.isfinite,
     "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor, "not": np.invert,
     "shift_left": np.left_shift, "shift_right_logical": _shift_right_logical,
-    "select": np.where,
+    "select": _select,
     "convert_element_type": _convert,
     "stop_gradient": lambda x: x,
     # shapes
