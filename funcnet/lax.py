@@ -12,7 +12,8 @@ differentiable and batchable (see ``docs/transforms.md`` for the rules).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence  # noqa: F401
+from collections.abc import Callable, Sequence  # noqa: F401
+from typing import Any
 
 import numpy as np
 

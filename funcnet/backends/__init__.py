@@ -5,10 +5,19 @@
 'numpy'
 """
 
-from funcnet.backends.base import (Backend, BackendUnavailable, available, device_put,
-                                   get_backend, load, register_backend, set_backend, to_numpy,
-                                   use_backend)
-from funcnet.backends.base import _default_backend_name
+from funcnet.backends.base import (
+                                   Backend,
+                                   BackendUnavailable,
+                                   _default_backend_name,
+                                   available,
+                                   device_put,
+                                   get_backend,
+                                   load,
+                                   register_backend,
+                                   set_backend,
+                                   to_numpy,
+                                   use_backend,
+)
 from funcnet.backends.numpy_backend import NumpyBackend
 
 register_backend("numpy", NumpyBackend)

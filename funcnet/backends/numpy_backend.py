@@ -38,13 +38,19 @@ def _logistic(x):
     return np.where(np.asarray(x) >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def _erf():
-    try:
-        from scipy.special import erf
-        return erf
-    except ImportError:  # exact but slower: math.erf element by element
-        vec = np.vectorize(math.erf, otypes=[np.float64])
-        return lambda x: vec(x).astype(np.result_type(x, np.float32))
+_erf_impl = []
+
+
+def _erf(x):
+    """The error function: SciPy's when installed, else ``math.erf`` element by element."""
+    if not _erf_impl:  # resolved on first use: importing SciPy is slow
+        try:
+            from scipy.special import erf
+        except ImportError:
+            vec = np.vectorize(math.erf, otypes=[np.float64])
+            erf = lambda v: vec(v).astype(np.result_type(v, np.float16))  # noqa: E731
+        _erf_impl.append(erf)
+    return _erf_impl[0](x)
 
 
 def _shift_right_logical(x, y):
@@ -66,7 +72,7 @@ def _select(pred, x, y):
     if arrays:
         dtype = np.result_type(*arrays, *[v for v in (x, y) if type(v) in _PY_SCALARS])
     else:  # two weak scalars: funcnet's own choice of dtype
-        from funcnet.core.aval import result_dtype, get_aval
+        from funcnet.core.aval import get_aval, result_dtype
 
         dtype = result_dtype(get_aval(x), get_aval(y))[0]
     return np.where(pred, x, y).astype(dtype, copy=False)
@@ -252,7 +258,7 @@ _KERNELS = {
     "log1p": np.log1p, "sqrt": np.sqrt, "cbrt": np.cbrt, "sin": np.sin, "cos": np.cos,
     "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh,
     "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh,
-    "atanh": np.arctanh, "logistic": _logistic, "erf": _erf(),
+    "atanh": np.arctanh, "logistic": _logistic, "erf": _erf,
     # comparisons and logic
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal, "is_finite": np.isfinite,

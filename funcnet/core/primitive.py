@@ -11,7 +11,8 @@ batching rule.  Backends only supply a kernel per primitive name.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from funcnet.core import trace as _trace
 

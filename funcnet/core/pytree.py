@@ -404,7 +404,8 @@ def _ddict_flatten(x: collections.defaultdict) -> tuple[list[Any], tuple[Any, tu
     return [x[k] for k in keys], (x.default_factory, tuple(keys))
 
 
-def _ddict_unflatten(aux: tuple[Any, tuple[Any, ...]], children: list[Any]) -> collections.defaultdict:
+def _ddict_unflatten(aux: tuple[Any, tuple[Any, ...]],
+                     children: list[Any]) -> collections.defaultdict:
     return collections.defaultdict(aux[0], zip(aux[1], children))
 
 

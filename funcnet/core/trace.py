@@ -18,8 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from funcnet.errors import (ConcretizationError, UnexpectedTracerError, reraise_filtered,
-                            rule_error, user_line)
+from funcnet.errors import (
+    ConcretizationError,
+    UnexpectedTracerError,
+    reraise_filtered,
+    rule_error,
+    user_line,
+)
 
 
 class MainTrace:

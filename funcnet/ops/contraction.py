@@ -70,12 +70,18 @@ def _transpose_operand(ct, x_ndim, other, contract, other_contract, batch, other
     # ct's axes: batch, then the first operand's free axes, then the second's.
     start = nb + (len(x_free) if x_first else 0)
     ct_o_free = tuple(range(start, start + len(o_free)))
+    # Axes of the result, named by the axis of x each one stands for.  With
+    # (ct, other): batch, x's free axes, then other's contracting axes in
+    # ascending order; with (other, ct) those two groups swap.  Pick the order
+    # that needs no final transpose (a contiguous gradient), if either does.
+    other_side = [contract[other_contract.index(c)] for c in sorted(other_contract)]
+    ct_first = list(batch) + list(x_free) + other_side
+    other_first = list(batch) + other_side + list(x_free)
+    if ct_first != sorted(ct_first) and other_first == sorted(other_first):
+        res = dot_general(other, ct, ((o_free, ct_o_free), (tuple(other_batch), tuple(range(nb)))))
+        return res
     res = dot_general(ct, other, ((ct_o_free, o_free), (tuple(range(nb)), tuple(other_batch))))
-    # res's axes, named by the axis of x each one stands for: batch, x's free
-    # axes, then other's contracting axes in ascending order.
-    res_axes = (list(batch) + list(x_free)
-                + [contract[other_contract.index(c)] for c in sorted(other_contract)])
-    return transpose(res, tuple(int(i) for i in np.argsort(res_axes)))
+    return transpose(res, tuple(int(i) for i in np.argsort(ct_first)))
 
 
 def _dot_transpose(ct, lhs, rhs, *, dimension_numbers):

@@ -412,7 +412,8 @@ def _scan_transpose(cts, *args, body, num_consts, num_carry, length, reverse, na
         zeros = [ad.zeros_like_aval(v) for v in lc_av + lk_av + lx_av]
         _, f_vjp = ad.vjp_flat(linear_step, zeros)
         res = f_vjp(list(ct_k) + list(cty))
-        res = [ad.zeros_like_aval(v) if r is None else r for r, v in zip(res, lc_av + lk_av + lx_av)]
+        res = [ad.zeros_like_aval(v) if r is None else r
+               for r, v in zip(res, lc_av + lk_av + lx_av)]
         d_c, d_k, d_x = _split3(res, len(lc_av), len(lk_av))
         acc = [ad.add_any_p.bind(x, y) for x, y in zip(ct_c_acc, d_c)]
         return acc + list(d_k) + list(d_x)
@@ -542,7 +543,7 @@ def _while_jvp(primals, tangents, *, cond, body, num_cond_consts, num_body_const
     k_av = body.in_avals[num_body_consts:]
     b_av = body.in_avals[:num_body_consts]
     nz_k = [_is_float(a) for a in k_av]
-    nbt, nkt = sum(nz_b), sum(nz_k)
+    nbt = sum(nz_b)
 
     def tbody(*a):
         bp, bt = a[:num_body_consts], a[num_body_consts:num_body_consts + nbt]

@@ -15,8 +15,15 @@ import numpy as np
 
 from funcnet.core.aval import ShapedArray
 from funcnet.core.primitive import Primitive
-from funcnet.ops.rules import (defjvp, defjvp_zero, deflinear, elementwise_abstract_eval,
-                               is_undefined, linear_transpose_elementwise, unbroadcast)
+from funcnet.ops.rules import (
+    defjvp,
+    defjvp_zero,
+    deflinear,
+    elementwise_abstract_eval,
+    is_undefined,
+    linear_transpose_elementwise,
+    unbroadcast,
+)
 from funcnet.transforms.ad import Zero, zeros_like_aval
 
 

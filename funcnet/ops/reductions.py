@@ -116,7 +116,8 @@ def _prod_jvp(t, ans, x, *, axes):
 
 
 def _shift(x, ones, axis, forward):
-    from funcnet.ops.shape import concatenate, slice as slice_
+    from funcnet.ops.shape import concatenate
+    from funcnet.ops.shape import slice as slice_
 
     n = np.shape(x)[axis]
     shape = np.shape(x)

@@ -431,7 +431,8 @@ def _install_batching_rules() -> None:
         if all(d is None for d in dstarts):
             x = moveaxis(x, dx, 0)
             zero = np.zeros((), np.asarray(starts[0]).dtype if starts else np.int64)
-            return dynamic_slice(x, [zero] + list(starts), (np.shape(x)[0],) + tuple(slice_sizes)), 0
+            sizes = (np.shape(x)[0],) + tuple(slice_sizes)
+            return dynamic_slice(x, [zero] + list(starts), sizes), 0
         return _batched_dynamic_slice(x, dx, starts, dstarts, slice_sizes), 0
 
     def dus_rule(vals, dims):

@@ -14,7 +14,8 @@ array([2., 4.], dtype=float32)
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -310,7 +311,8 @@ def _basis(leaves) -> tuple[int, list]:
 
 def _split_rows(stacked, shapes, lead_first: bool):
     """Cut a ``[total, ...]`` stack of rows into one block per leaf of ``shapes``."""
-    from funcnet.ops.shape import reshape, slice as slice_, transpose
+    from funcnet.ops.shape import reshape, transpose
+    from funcnet.ops.shape import slice as slice_
 
     blocks, start = [], 0
     rest = tuple(np.shape(stacked))[1:]

@@ -22,7 +22,8 @@ inputs and recomputes the forward pass when it is transposed.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from funcnet.core import pytree
 from funcnet.core.aval import ShapedArray, get_aval

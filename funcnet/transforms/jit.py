@@ -20,7 +20,7 @@ import logging
 import os
 import warnings
 from collections import OrderedDict, namedtuple
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
