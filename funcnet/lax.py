@@ -25,11 +25,14 @@ from funcnet.numpy.conversion import as_array
 from funcnet.ops import control_flow as cf
 from funcnet.ops import elementwise as ew
 from funcnet.ops import shape as sh
+from funcnet.ops.convolution import (avg_pool, conv, conv_general_dilated, conv_transpose,
+                                     max_pool, reduce_window)
 from funcnet.ops.elementwise import stop_gradient
 from funcnet.transforms.api import trace_closed
 
 __all__ = ["scan", "fori_loop", "while_loop", "bounded_while_loop", "cond", "switch",
-           "stop_gradient", "dynamic_slice", "dynamic_update_slice", "select", "iota"]
+           "stop_gradient", "dynamic_slice", "dynamic_update_slice", "select", "iota", "conv",
+           "conv_general_dilated", "conv_transpose", "reduce_window", "max_pool", "avg_pool"]
 
 
 def _leaf_avals(leaves):
