@@ -17,12 +17,13 @@ from funcnet.transforms.batching import vmap
 from funcnet.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from funcnet.transforms.jit import jit
 
-from funcnet import lax, numpy, random, testing, tree  # isort: skip  (they use the above)
+from funcnet import debug, lax, numpy, random, testing, tree  # isort: skip  (they use the above)
+from funcnet.debug import debug_nans  # isort: skip
 
 __all__ = [
     "backends", "errors", "config", "device_put", "get_backend", "set_backend", "to_numpy",
     "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad", "hessian",
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
-    "testing", "tree",
+    "testing", "tree", "debug", "debug_nans",
 ]

@@ -76,17 +76,23 @@ class Backend:
 
 
 class KernelTable(dict):
-    """Maps ``Primitive`` objects to kernels, resolved lazily by name."""
+    """Maps ``Primitive`` objects to kernels, resolved lazily by name.
 
-    def __init__(self, backend: Backend):
+    With ``wrap`` (``funcnet.debug``'s NaN checks) every kernel is wrapped.
+    """
+
+    def __init__(self, backend: Backend, wrap=None):
         super().__init__()
         self.backend = backend
+        self.wrap = wrap
 
     def __missing__(self, prim):
         kernel = self.backend.kernels.get(prim.name) or prim.impl
         if kernel is None:
             raise NotImplementedError(
                 f"primitive '{prim.name}' has no kernel on the {self.backend.name!r} backend")
+        if self.wrap is not None:
+            kernel = self.wrap(prim, kernel)
         self[prim] = kernel
         return kernel
 
@@ -109,7 +115,8 @@ def register_backend(name: str, factory: Callable[[], Backend]) -> None:
     """
     _factories[name] = factory
     _instances.pop(name, None)
-    _tables.pop(name, None)
+    for key in [k for k in _tables if k[0] == name]:
+        del _tables[key]
     _tables.pop(name, None)
 
 
@@ -141,14 +148,21 @@ def get_backend() -> Backend:
     return _active[-1]
 
 
-_tables: dict[str, KernelTable] = {}
+_tables: dict[tuple, KernelTable] = {}
 
 
 def _activate(backend: Backend) -> None:
-    table = _tables.get(backend.name)
+    wrap = _trace.state.wrap_kernel
+    key = (backend.name, wrap)
+    table = _tables.get(key)
     if table is None:
-        table = _tables[backend.name] = KernelTable(backend)
+        table = _tables[key] = KernelTable(backend, wrap)
     _trace.state.kernels = table
+
+
+def refresh() -> None:
+    """Re-select the active backend's kernel table (after ``state.wrap_kernel`` changed)."""
+    _activate(get_backend())
 
 
 def set_backend(name: str) -> Backend:

@@ -93,7 +93,9 @@ def generate(graph, kernel_for: Callable, out_capable: frozenset, donated: froze
                     out_kw = f", out={names[id(v)]}"
                     owned.discard(id(v))
                     break
-        if e.prim.multiple_results:
+        if e.prim.multiple_results and not outs:
+            lines.append(f"    {kname}({ins})")  # an effect (e.g. debug printing)
+        elif e.prim.multiple_results:
             lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = "
                          f"{kname}({ins})")
         else:

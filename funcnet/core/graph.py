@@ -15,7 +15,7 @@ import itertools
 from typing import Any
 
 from funcnet.core.aval import ShapedArray, get_aval
-from funcnet.core.trace import Trace, Tracer, abstract_eval_checked, full_lower
+from funcnet.core.trace import Trace, Tracer, abstract_eval_checked, full_lower, state
 from funcnet.errors import user_frame
 
 
@@ -147,9 +147,17 @@ def eval_graph(graph: Graph, consts, args) -> list:
     """Interpret ``graph`` by binding each primitive (so it composes with transforms)."""
     env: dict[Var, Any] = dict(zip(graph.const_vars, consts))
     env.update(zip(graph.in_vars, args))
+    blame = state.wrap_kernel is not None  # debug_nans: keep the traced source lines
     for e in graph.eqns:
         invals = [v.val if type(v) is Literal else env[v] for v in e.inputs]
-        out = e.prim.bind(*invals, **e.params)
+        if blame and e.source is not None and state.source_override is None:
+            state.source_override = e.source
+            try:
+                out = e.prim.bind(*invals, **e.params)
+            finally:
+                state.source_override = None
+        else:
+            out = e.prim.bind(*invals, **e.params)
         if e.prim.multiple_results:
             env.update(zip(e.outputs, out))
         else:
@@ -234,7 +242,7 @@ def _dce(eqns: list[Eqn], outs) -> list[Eqn]:
     live = {id(v) for v in outs}
     kept = []
     for e in reversed(eqns):
-        if any(id(v) in live for v in e.outputs):
+        if e.prim.effectful or any(id(v) in live for v in e.outputs):
             kept.append(e)
             live.update(id(v) for v in e.inputs if type(v) is Var)
     kept.reverse()
@@ -261,7 +269,9 @@ class GraphTrace(Trace):
             outs = [GraphTracer(self, a, Var(a)) for a in avals_out]
         else:
             outs = [GraphTracer(self, avals_out, Var(avals_out))]
-        source = user_frame() if builder.record_source else None
+        source = None
+        if builder.record_source:
+            source = state.source_override or user_frame()
         builder.eqns.append(Eqn(prim, [t.var for t in tracers], params,
                                 [o.var for o in outs], source))
         return outs if prim.multiple_results else outs[0]

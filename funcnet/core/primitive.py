@@ -46,6 +46,8 @@ class Primitive:
         self.batch: Callable | None = None
         self.impl: Callable | None = None
         self.differentiable = True
+        #: has a side effect (printing): never removed, merged or folded by graph passes
+        self.effectful = False
         registry[name] = self
 
     def bind(self, *args: Any, **params: Any):

@@ -51,6 +51,10 @@ class _State:
         self.dynamic: MainTrace | None = None
         self.eager = True
         self.kernels: dict = {}
+        #: when set (by ``funcnet.debug``), ``wrap_kernel(prim, kernel)`` checks results
+        self.wrap_kernel = None
+        #: the forward operation's source line while its transpose runs (debug_nans)
+        self.source_override = None
 
 
 state = _State()

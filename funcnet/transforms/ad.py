@@ -23,7 +23,7 @@ import numpy as np
 from funcnet.core.aval import ShapedArray, get_aval
 from funcnet.core.graph import Graph, GraphBuilder, GraphTrace, Literal, Var
 from funcnet.core.primitive import Primitive
-from funcnet.core.trace import Trace, Tracer, new_main
+from funcnet.core.trace import Trace, Tracer, new_main, state
 
 # ---------------------------------------------------------------------------
 # Symbolic zeros and the two primitives AD itself needs
@@ -176,7 +176,7 @@ def linearize_flat(fun: Callable, primals: Sequence):
     tangents.  Integer inputs get a zero tangent and no graph input... they
     still appear as inputs so that positions line up.
     """
-    builder = GraphBuilder()
+    builder = GraphBuilder(record_source=state.wrap_kernel is not None)
     with new_main(GraphTrace, builder) as pe_main:
         pe_trace = pe_main.trace
         tangent_ins = [pe_trace.new_arg(tangent_aval(get_aval(p))) for p in primals]
@@ -262,7 +262,16 @@ def backward_pass(graph: Graph, cts: Sequence) -> list:
             raise NotImplementedError(
                 f"reverse-mode differentiation of '{eqn.prim.name}' is not supported "
                 "(it has no transpose rule)")
-        cts_in = rule(ct_arg, *invals, **eqn.params)
+        if eqn.source is not None:  # debug_nans: blame the forward operation's line
+            from funcnet.debug import BackwardOf
+
+            prev, state.source_override = state.source_override, BackwardOf(eqn.source)
+            try:
+                cts_in = rule(ct_arg, *invals, **eqn.params)
+            finally:
+                state.source_override = prev
+        else:
+            cts_in = rule(ct_arg, *invals, **eqn.params)
         for v, x, ct in zip(eqn.inputs, invals, cts_in):
             if ct is not None and type(x) is UndefinedPrimal:
                 accum(v, ct)

@@ -28,7 +28,7 @@ from funcnet.core import pytree
 from funcnet.core.aval import ShapedArray, get_aval
 from funcnet.core.graph import Graph, closure_convert, eval_graph, typecheck_graph
 from funcnet.core.primitive import Primitive
-from funcnet.core.trace import Tracer
+from funcnet.core.trace import Tracer, state
 from funcnet.transforms import ad
 from funcnet.transforms.passes import optimize
 
@@ -51,6 +51,8 @@ def compiled_for(graph: Graph, donated: frozenset = frozenset()):
     from funcnet.backends.base import get_backend
 
     backend = get_backend()
+    if state.wrap_kernel is not None:  # debug_nans: run equation by equation, checked
+        return functools.partial(_run_checked, graph)
     cache = graph.__dict__.setdefault("_compiled", {})
     key = (backend.name, donated)
     fn_ = cache.get(key)
@@ -60,6 +62,23 @@ def compiled_for(graph: Graph, donated: frozenset = frozenset()):
             log.warning("compiled %s for backend %s (%d equations)",
                         getattr(graph, "name", "graph"), backend.name, len(graph.eqns))
     return fn_
+
+
+def _run_checked(graph: Graph, *args):
+    """Interpret ``graph`` with the checking kernels, blaming each equation's source line."""
+    from funcnet.core.graph import Literal
+
+    env = dict(zip(graph.const_vars, graph.consts))
+    env.update(zip(graph.in_vars, args))
+    for e in graph.eqns:
+        vals = [v.val if type(v) is Literal else env[v] for v in e.inputs]
+        prev, state.source_override = state.source_override, e.source
+        try:
+            out = state.kernels[e.prim](*vals, **e.params)
+        finally:
+            state.source_override = prev
+        env.update(zip(e.outputs, out if e.prim.multiple_results else [out]))
+    return [v.val if type(v) is Literal else env[v] for v in graph.outs]
 
 
 def _jit_call_impl(*args, graph, name, donated):
@@ -110,8 +129,10 @@ def _leaf_signature(x):
 
 
 def _describe_change(old_key, new_key, paths) -> str:
-    o_tree, o_sig, o_static, o_backend = old_key
-    n_tree, n_sig, n_static, n_backend = new_key
+    o_tree, o_sig, o_static, o_backend, o_dbg = old_key
+    n_tree, n_sig, n_static, n_backend, n_dbg = new_key
+    if o_dbg != n_dbg:
+        return "debug_nans was switched " + ("on" if n_dbg else "off")
     if o_backend != n_backend:
         return f"the backend changed from {o_backend} to {n_backend}"
     if o_static != n_static:
@@ -188,7 +209,7 @@ class JittedFunction:
         dyn_args, dyn_kwargs, static_key, dyn_index = self._split(args, kwargs)
         leaves, treedef = pytree.flatten((dyn_args, dyn_kwargs))
         key = (treedef, tuple(_leaf_signature(x) for x in leaves), static_key,
-               get_backend().name)
+               get_backend().name, state.wrap_kernel is not None)
         entry = self._cache.get(key)
         if entry is not None:
             self._hits += 1

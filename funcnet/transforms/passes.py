@@ -84,7 +84,7 @@ def fold_constants(graph: Graph) -> Graph:
     eqns = []
     for e in graph.eqns:
         if e.inputs and all(type(v) is Literal or id(v) in known for v in e.inputs) and \
-                e.prim.name not in _NO_FOLD:
+                e.prim.name not in _NO_FOLD and not e.prim.effectful:
             vals = [v.val if type(v) is Literal else known[id(v)] for v in e.inputs]
             out = state.kernels[e.prim](*vals, **e.params)
             outs = out if e.prim.multiple_results else [out]
@@ -104,6 +104,8 @@ _NO_FOLD = frozenset({"full", "zeros", "iota"})
 
 
 def _key(e: Eqn):
+    if e.prim.effectful:
+        return None
     ins = tuple(("L", type(v.val), v.val) if type(v) is Literal else id(v) for v in e.inputs)
     try:
         params = tuple(sorted(e.params.items()))
