@@ -29,7 +29,12 @@ __all__ = ["debug_nans", "print", "BackwardOf"]
 
 
 class BackwardOf:
-    """Marks a source line as that of the forward operation of a backward-pass equation."""
+    """Marks a source line as that of the forward operation of a backward-pass equation.
+
+    >>> from funcnet.debug import BackwardOf
+    >>> BackwardOf(None).frame is None
+    True
+    """
 
     __slots__ = ("frame",)
 

@@ -378,7 +378,13 @@ def dynamic_update_slice(operand, update, start_indices: Sequence):
 
 
 def select(pred, on_true, on_false):
-    """Elementwise ``on_true`` where ``pred`` else ``on_false`` (same as ``fnp.where``)."""
+    """Elementwise ``on_true`` where ``pred`` else ``on_false`` (same as ``fnp.where``).
+
+    >>> import funcnet.numpy as fnp
+    >>> from funcnet import lax
+    >>> lax.select(fnp.array([True, False]), fnp.ones(2), fnp.zeros(2))
+    array([1., 0.], dtype=float32)
+    """
     return ew.select(as_array(pred), on_true, on_false)
 
 

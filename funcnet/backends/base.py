@@ -144,7 +144,12 @@ def available() -> list[str]:
 
 
 def get_backend() -> Backend:
-    """The active backend."""
+    """The active backend.
+
+    >>> import funcnet as fn
+    >>> fn.get_backend().name
+    'numpy'
+    """
     return _active[-1]
 
 
@@ -166,7 +171,12 @@ def refresh() -> None:
 
 
 def set_backend(name: str) -> Backend:
-    """Make ``name`` the active backend for this process."""
+    """Make ``name`` the active backend for this process (also ``FUNCNET_BACKEND``).
+
+    >>> import funcnet as fn
+    >>> fn.set_backend("numpy").name
+    'numpy'
+    """
     backend = load(name)
     with _lock:
         if _active:

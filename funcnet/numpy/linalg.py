@@ -36,6 +36,12 @@ LinAlgError = np.linalg.LinAlgError
 
 #: The result of :func:`slogdet`: ``(sign, logabsdet)``, also readable by name.
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
+SlogdetResult.__doc__ = """``slogdet``'s result: the sign and the log of the absolute determinant.
+
+>>> import funcnet.numpy as fnp
+>>> fnp.linalg.slogdet(fnp.eye(2) * 2.0).sign
+array(1., dtype=float32)
+"""
 
 
 def _inexact(x, name: str):

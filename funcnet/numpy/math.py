@@ -279,7 +279,8 @@ def exp2(x):
     >>> float(fnp.exp2(3.0))
     8.0
     """
-    return exp(multiply(_float_operand(x), _LN2))
+    # 2 ** x with NumPy's pow kernel: exp(x * ln 2) would lose ~|x| ulps to rounding
+    return power(2, _float_operand(x))
 
 
 def log2(x):

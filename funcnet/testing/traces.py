@@ -16,9 +16,13 @@ from contextlib import contextmanager
 def assert_traces(f, n: int):
     """Assert that ``f`` (a ``jit`` function) is traced exactly ``n`` times in the block.
 
-    Used without ``with`` it can also check the total so far:
-    ``assert_traces(f, 2).__enter__()`` is awkward, so prefer
-    ``assert f.trace_count == 2`` for totals.
+    For a running total, check ``f.trace_count`` directly.
+
+    >>> import funcnet as fn, funcnet.numpy as fnp
+    >>> from funcnet.testing import assert_traces
+    >>> step = fn.jit(lambda w: w * 0.9)
+    >>> with assert_traces(step, 1):
+    ...     w = step(fnp.ones(3)); w = step(w)
     """
     if not hasattr(f, "trace_count"):
         raise TypeError(f"assert_traces needs a function made by fn.jit, got {type(f).__name__}")

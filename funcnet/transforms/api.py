@@ -420,7 +420,12 @@ def hessian(fun: Callable, argnums: int | Sequence[int] = 0):
 
 
 class ShapeDtypeStruct:
-    """A shape and dtype standing in for an array (``eval_shape``'s result)."""
+    """A shape and dtype standing in for an array (``eval_shape``'s result and input).
+
+    >>> import funcnet as fn
+    >>> fn.ShapeDtypeStruct((2, 3), "float32")
+    ShapeDtypeStruct(shape=(2, 3), dtype=float32)
+    """
 
     __slots__ = ("shape", "dtype", "weak_type")
 

@@ -86,6 +86,17 @@ class custom_jvp:
     ``f.defjvp(rule)`` with ``rule(primals, tangents) -> (primal_out, tangent_out)``;
     the rule's tangent output must be linear in ``tangents``.  With
     ``nondiff_argnums`` those arguments are passed first to the rule, as in JAX.
+
+    >>> import funcnet as fn, funcnet.numpy as fnp
+    >>> @fn.custom_jvp
+    ... def softplus(x):
+    ...     return fnp.log1p(fnp.exp(x))
+    >>> @softplus.defjvp
+    ... def _(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return softplus(x), t / (1 + fnp.exp(-x))
+    >>> float(fn.grad(softplus)(1000.0))   # no overflow warning, no NaN
+    1.0
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: tuple = ()):
