@@ -27,9 +27,9 @@ from funcnet.testing import check_grads
 # Hypothesis budgets (the whole suite must stay fast on two cores)
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-VALUES = settings(max_examples=150, deadline=None, suppress_health_check=_QUIET)
-GRADS = settings(max_examples=40, deadline=None, suppress_health_check=_QUIET)
-FEW = settings(max_examples=40, deadline=None, suppress_health_check=_QUIET)
+VALUES = settings(max_examples=25, deadline=None, suppress_health_check=_QUIET)
+GRADS = settings(max_examples=10, deadline=None, suppress_health_check=_QUIET)
+FEW = settings(max_examples=8, deadline=None, suppress_health_check=_QUIET)
 
 # ---------------------------------------------------------------------------
 # Dtypes

@@ -360,6 +360,15 @@ def test_right_shift_is_arithmetic_on_signed_integers():
     assert_like_numpy(fnp.right_shift(u, 3), np.right_shift(u, 3))
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_exp2_log2_log10_accuracy_over_a_wide_range(dtype):
+    x = np.linspace(-120, 120, 2001).astype(dtype)
+    assert_like_numpy(fnp.exp2(x), np.exp2(x))
+    p = np.exp2(x)
+    for name in ("log2", "log10"):
+        assert_like_numpy(getattr(fnp, name)(p), getattr(np, name)(p), 2)
+
+
 def test_round_with_decimals():
     x = np.array([1.2345, -2.5, 0.5, 1234.5678], F64)
     for d in (0, 1, 2, -1, -2):
