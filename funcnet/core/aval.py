@@ -115,6 +115,8 @@ def is_array_like(x) -> bool:
 
 
 _WEAK_STANDIN = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+_KIND_ORDER = "buifc"
+_KIND_SAMPLE = {"b": False, "u": 0, "i": 0, "f": 0.0, "c": 0j}
 
 
 def result_dtype(*avals: ShapedArray) -> tuple[np.dtype, bool]:
@@ -124,10 +126,14 @@ def result_dtype(*avals: ShapedArray) -> tuple[np.dtype, bool]:
     """
     strong = [a.dtype for a in avals if not a.weak_type]
     if not strong:
-        dt = avals[0].dtype
-        for a in avals[1:]:
-            dt = np.promote_types(dt, a.dtype)
-        return dt, True
+        # only Python scalars: the widest kind, at funcnet's default dtype for it
+        kind = max((a.dtype.kind for a in avals), key=_KIND_ORDER.index)
+        if all(a.dtype.kind == kind for a in avals):
+            dt = avals[0].dtype
+            for a in avals[1:]:
+                dt = np.promote_types(dt, a.dtype)
+            return dt, True
+        return scalar_dtype(_KIND_SAMPLE[kind]), True
     first = strong[0]
     if len(strong) == len(avals) and all(d == first for d in strong):
         return first, False

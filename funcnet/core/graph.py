@@ -168,12 +168,13 @@ def eval_graph(graph: Graph, consts, args) -> list:
 class GraphTracer(Tracer):
     """A symbolic value: an abstract value and the graph variable it stands for."""
 
-    __slots__ = ("aval", "var")
+    # ``gvar``, not ``var``: a tracer's ``.var()`` is the array method (variance)
+    __slots__ = ("aval", "gvar")
 
     def __init__(self, trace, aval: ShapedArray, var):
         self._trace = trace
         self.aval = aval
-        self.var = var
+        self.gvar = var
 
 
 class GraphBuilder:
@@ -206,17 +207,17 @@ class GraphBuilder:
         out_vars = []
         for o in outs:
             if isinstance(o, GraphTracer) and trace is not None and o._trace.main is trace.main:
-                out_vars.append(o.var)
+                out_vars.append(o.gvar)
             else:
-                out_vars.append(self.const_tracer(trace, o).var)
+                out_vars.append(self.const_tracer(trace, o).gvar)
         if not dce:
-            return Graph(self.const_vars, self.consts, [t.var for t in in_tracers], self.eqns,
+            return Graph(self.const_vars, self.consts, [t.gvar for t in in_tracers], self.eqns,
                          out_vars)
         eqns = _dce(self.eqns, out_vars)
         used = {id(v) for e in eqns for v in e.inputs} | {id(v) for v in out_vars}
         keep = [(v, c) for v, c in zip(self.const_vars, self.consts) if id(v) in used]
         return Graph([v for v, _ in keep], [c for _, c in keep],
-                     [t.var for t in in_tracers], eqns, out_vars)
+                     [t.gvar for t in in_tracers], eqns, out_vars)
 
 
 def closure_convert(graph: Graph, which=None) -> tuple[Graph, list]:
@@ -272,8 +273,8 @@ class GraphTrace(Trace):
         source = None
         if builder.record_source:
             source = state.source_override or user_frame()
-        builder.eqns.append(Eqn(prim, [t.var for t in tracers], params,
-                                [o.var for o in outs], source))
+        builder.eqns.append(Eqn(prim, [t.gvar for t in tracers], params,
+                                [o.gvar for o in outs], source))
         return outs if prim.multiple_results else outs[0]
 
 

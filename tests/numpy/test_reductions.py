@@ -259,13 +259,7 @@ _METHODS = [
 ]
 
 
-_GRAPH_VAR = pytest.mark.xfail(
-    strict=True, reason="core bug: GraphTracer's `var` slot (its graph variable) shadows the "
-    "array method Tracer.var, so `x.var()` fails under make_graph/jit")
-_METHOD_PARAMS = [pytest.param(m, k, marks=_GRAPH_VAR if m == "var" else ()) for m, k in _METHODS]
-
-
-@pytest.mark.parametrize("method, kw", _METHOD_PARAMS, ids=[f"{m}{k}" for m, k in _METHODS])
+@pytest.mark.parametrize("method, kw", _METHODS, ids=[f"{m}{k}" for m, k in _METHODS])
 @pytest.mark.parametrize("dtype", [F32, np.dtype(np.int32)], ids=str)
 def test_tracer_methods_match_numpy_methods(method, kw, dtype):
     x = (np.arange(12) % 5 - 1).reshape(3, 4).astype(dtype)
