@@ -80,7 +80,7 @@ _scalar_avals: dict = {}
 
 
 def _scalar_aval(x) -> ShapedArray:
-    key = (type(x), config.float_dtype)
+    key = (type(x), config._default_float)
     aval = _scalar_avals.get(key)
     if aval is None:
         aval = _scalar_avals[key] = ShapedArray((), scalar_dtype(x), weak_type=True)
@@ -93,7 +93,8 @@ def get_aval(x) -> ShapedArray:
     if t is np.ndarray:
         return ShapedArray(x.shape, x.dtype)
     if t in _SCALAR_TYPES:
-        return _scalar_aval(x)
+        aval = _scalar_avals.get((t, config._default_float))
+        return aval if aval is not None else _scalar_aval(x)
     aval = getattr(x, "aval", None)
     if aval is not None:
         return aval

@@ -24,7 +24,7 @@ from funcnet.ops.rules import (
     linear_transpose_elementwise,
     unbroadcast,
 )
-from funcnet.transforms.ad import Zero, zeros_like_aval
+from funcnet.transforms.ad import UndefinedPrimal, Zero, zeros_like_aval
 
 
 def _elementwise(name: str, nargs: int, out_dtype=None, float_only=False) -> Primitive:
@@ -113,11 +113,12 @@ defjvp(mul_p, lambda t, ans, x, y: mul(t, y), lambda t, ans, x, y: mul(x, t))
 
 
 def _mul_transpose(ct, x, y):
-    if is_undefined(x) and is_undefined(y):
+    ux, uy = type(x) is UndefinedPrimal, type(y) is UndefinedPrimal
+    if ux and uy:
         raise TypeError("mul of two linear values is not linear")
-    if is_undefined(x):
-        return [unbroadcast(mul(ct, y), x.aval), None]
-    return [None, unbroadcast(mul(x, ct), y.aval)]
+    if ux:
+        return [unbroadcast(mul_p.bind(ct, y), x.aval), None]
+    return [None, unbroadcast(mul_p.bind(x, ct), y.aval)]
 
 
 mul_p.transpose = _mul_transpose
