@@ -55,34 +55,67 @@ def full(shape, fill_value, dtype=None):
 
 
 def zeros(shape, dtype=None):
-    """An array of zeros (``default_float`` unless ``dtype`` is given)."""
+    """An array of zeros (``default_float`` unless ``dtype`` is given).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.zeros(2), fnp.zeros((1, 2), dtype=int)
+    (array([0., 0.], dtype=float32), array([[0, 0]]))
+    """
     return sh.full(_shape(shape), 0, _dtype(dtype))
 
 
 def ones(shape, dtype=None):
-    """An array of ones (``default_float`` unless ``dtype`` is given)."""
+    """An array of ones (``default_float`` unless ``dtype`` is given).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.ones((2, 2))
+    array([[1., 1.],
+           [1., 1.]], dtype=float32)
+    """
     return sh.full(_shape(shape), 1, _dtype(dtype))
 
 
 def empty(shape, dtype=None):
-    """Like ``zeros`` (funcnet never hands out uninitialised memory)."""
+    """Like ``zeros`` (funcnet never hands out uninitialised memory).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.empty(2)
+    array([0., 0.], dtype=float32)
+    """
     return zeros(shape, dtype)
 
 
 def zeros_like(a, dtype=None, shape=None):
-    """Zeros with the shape and dtype of ``a``."""
+    """Zeros with the shape and dtype of ``a`` (also ``empty_like``: never uninitialised).
+
+    Python floats and lists of them count as ``default_float``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.zeros_like(fnp.array([1, 2])), fnp.zeros_like([1.5, 2.5])
+    (array([0, 0]), array([0., 0.], dtype=float32))
+    """
     a_shape = np.shape(a) if shape is None else shape
     return sh.full(_shape(a_shape), 0, _dtype(dtype, as_array(a).dtype))
 
 
 def ones_like(a, dtype=None, shape=None):
-    """Ones with the shape and dtype of ``a``."""
+    """Ones with the shape and dtype of ``a``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.ones_like(fnp.array([[1.0, 2.0]]))
+    array([[1., 1.]], dtype=float32)
+    """
     a_shape = np.shape(a) if shape is None else shape
     return sh.full(_shape(a_shape), 1, _dtype(dtype, as_array(a).dtype))
 
 
 def full_like(a, fill_value, dtype=None, shape=None):
-    """``fill_value`` with the shape and dtype of ``a``."""
+    """``fill_value`` with the shape and dtype of ``a`` (the value is cast to that dtype).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.full_like(fnp.array([1, 2]), 7.5)
+    array([7, 7])
+    """
     a_shape = np.shape(a) if shape is None else shape
     return full(a_shape, fill_value, _dtype(dtype, as_array(a).dtype))
 
@@ -162,22 +195,46 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
 
 
 def eye(N: int, M: int | None = None, k: int = 0, dtype=None):
-    """A 2-d array with ones on the ``k``-th diagonal."""
+    """A 2-d array with ones on the ``k``-th diagonal (``default_float`` unless ``dtype``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.eye(2, 3, k=1)
+    array([[0., 1., 0.],
+           [0., 0., 1.]], dtype=float32)
+    """
     return asarray(np.eye(N, M, k, dtype=_dtype(dtype)))
 
 
 def identity(n: int, dtype=None):
-    """The ``n`` × ``n`` identity matrix."""
+    """The ``n`` × ``n`` identity matrix (``default_float`` unless ``dtype`` is given).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.identity(2, dtype=int)
+    array([[1, 0],
+           [0, 1]])
+    """
     return eye(n, dtype=dtype)
 
 
 def tri(N: int, M: int | None = None, k: int = 0, dtype=None):
-    """Ones at and below the ``k``-th diagonal."""
+    """Ones at and below the ``k``-th diagonal (``default_float`` unless ``dtype``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.tri(2, 3, k=1)
+    array([[1., 1., 0.],
+           [1., 1., 1.]], dtype=float32)
+    """
     return asarray(np.tri(N, M, k, dtype=_dtype(dtype)))
 
 
 def tril(m, k: int = 0):
-    """The lower triangle of ``m`` (the last two axes)."""
+    """The lower triangle of ``m`` (the last two axes): zeros above the ``k``-th diagonal.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.tril(fnp.array([[1, 2], [3, 4]]))
+    array([[1, 0],
+           [3, 4]])
+    """
     from funcnet.numpy.math import where
 
     m = as_array(m)
@@ -186,7 +243,13 @@ def tril(m, k: int = 0):
 
 
 def triu(m, k: int = 0):
-    """The upper triangle of ``m`` (the last two axes)."""
+    """The upper triangle of ``m`` (the last two axes): zeros below the ``k``-th diagonal.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.triu(fnp.array([[1, 2, 3], [4, 5, 6]]), k=1)
+    array([[0, 2, 3],
+           [0, 0, 6]])
+    """
     from funcnet.numpy.math import where
 
     m = as_array(m)

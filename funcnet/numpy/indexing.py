@@ -190,7 +190,13 @@ def take(a, indices, axis=None):
 
 
 def take_along_axis(arr, indices, axis: int):
-    """Pick values along ``axis`` by an index array of matching rank."""
+    """Pick values along ``axis`` by an index array of matching rank (other axes broadcast).
+
+    >>> import funcnet.numpy as fnp
+    >>> x = fnp.array([[10, 30, 20]])
+    >>> fnp.take_along_axis(x, fnp.argsort(x, axis=1), axis=1)
+    array([[10, 20, 30]])
+    """
     arr = as_array(arr)
     indices = indices if isinstance(indices, Tracer) else np.asarray(indices)
     if np.ndim(indices) != arr.ndim:
@@ -209,5 +215,12 @@ def take_along_axis(arr, indices, axis: int):
 
 
 def nonzero(a):
-    """Indices of the non-zero elements (concrete values only: the size depends on them)."""
+    """Indices of the non-zero elements, one array per axis.
+
+    Concrete values only (not under ``jit`` or ``vmap``): the size depends on them.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.nonzero(fnp.array([[0, 3], [5, 0]]))
+    (array([0, 1]), array([1, 0]))
+    """
     return tuple(np.nonzero(_concrete_mask(a)))

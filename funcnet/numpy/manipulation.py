@@ -20,17 +20,32 @@ from funcnet.ops.rules import normalize_axis
 
 
 def shape(a) -> tuple:
-    """The shape of ``a``."""
+    """The shape of ``a`` as a tuple of ints (static, also for traced arrays).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.shape(fnp.zeros((2, 3))), fnp.shape([[1, 2, 3]])
+    ((2, 3), (1, 3))
+    """
     return tuple(np.shape(a)) if not hasattr(a, "shape") else tuple(a.shape)
 
 
 def ndim(a) -> int:
-    """The number of dimensions of ``a``."""
+    """The number of dimensions of ``a``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.ndim(fnp.zeros((2, 3))), fnp.ndim(5.0)
+    (2, 0)
+    """
     return len(shape(a))
 
 
 def size(a, axis=None) -> int:
-    """The number of elements of ``a`` (along ``axis`` if given)."""
+    """The number of elements of ``a`` (along ``axis`` if given).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.size(fnp.zeros((2, 3))), fnp.size(fnp.zeros((2, 3)), axis=1)
+    (6, 3)
+    """
     s = shape(a)
     if axis is not None:
         return s[axis]
@@ -65,13 +80,27 @@ def reshape(a, newshape, order: str = "C"):
 
 
 def ravel(a):
-    """``a`` flattened to one dimension."""
+    """``a`` flattened to one dimension (row-major order).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.ravel(fnp.array([[1, 2], [3, 4]]))
+    array([1, 2, 3, 4])
+    """
     a = as_array(a)
     return sh.reshape(a, (a.size,))
 
 
 def transpose(a, axes=None):
-    """Permute the axes (reverse them by default)."""
+    """Permute the axes (reverse them by default).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.transpose(fnp.array([[1, 2, 3]]))
+    array([[1],
+           [2],
+           [3]])
+    >>> fnp.transpose(fnp.zeros((2, 3, 4)), (1, 0, 2)).shape
+    (3, 2, 4)
+    """
     a = as_array(a)
     if axes is None:
         axes = tuple(range(a.ndim))[::-1]
@@ -79,7 +108,12 @@ def transpose(a, axes=None):
 
 
 def swapaxes(a, axis1: int, axis2: int):
-    """Exchange two axes."""
+    """Exchange two axes.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.swapaxes(fnp.zeros((2, 3, 4)), 0, 2).shape
+    (4, 3, 2)
+    """
     a = as_array(a)
     perm = list(range(a.ndim))
     i, j = normalize_axis(axis1, a.ndim), normalize_axis(axis2, a.ndim)
@@ -95,8 +129,8 @@ def moveaxis(a, source, destination):
     (3, 4, 2)
     """
     a = as_array(a)
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     src = [normalize_axis(s, a.ndim) for s in src]
     dst = [normalize_axis(d, a.ndim) for d in dst]
     order = [i for i in range(a.ndim) if i not in src]
@@ -106,9 +140,16 @@ def moveaxis(a, source, destination):
 
 
 def expand_dims(a, axis):
-    """Insert length-1 axes at ``axis`` (an int or tuple)."""
+    """Insert length-1 axes at ``axis`` (an int or tuple, positions in the result).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.expand_dims(fnp.array([1, 2]), 0)
+    array([[1, 2]])
+    >>> fnp.expand_dims(fnp.array([1, 2]), (0, 2)).shape
+    (1, 2, 1)
+    """
     a = as_array(a)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out_ndim = a.ndim + len(axes)
     axes = sorted(normalize_axis(x, out_ndim) for x in axes)
     new = list(a.shape)
@@ -118,12 +159,17 @@ def expand_dims(a, axis):
 
 
 def squeeze(a, axis=None):
-    """Remove length-1 axes (all of them, or those in ``axis``)."""
+    """Remove length-1 axes (all of them, or those in ``axis``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.squeeze(fnp.zeros((1, 2, 1))).shape, fnp.squeeze(fnp.zeros((1, 2, 1)), axis=0).shape
+    ((2,), (2, 1))
+    """
     a = as_array(a)
     if axis is None:
         axes = [i for i, d in enumerate(a.shape) if d == 1]
     else:
-        axes = [normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, int) else axis)]
+        axes = [normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
         for x in axes:
             if a.shape[x] != 1:
                 raise ValueError(f"cannot squeeze axis {x} of size {a.shape[x]} (shape {a.shape})")
@@ -131,18 +177,36 @@ def squeeze(a, axis=None):
 
 
 def broadcast_to(a, shape):
-    """Broadcast ``a`` to ``shape`` (read-only semantics, like NumPy)."""
+    """Broadcast ``a`` to ``shape`` (read-only semantics, like NumPy).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.broadcast_to(fnp.array([1, 2]), (2, 2))
+    array([[1, 2],
+           [1, 2]])
+    """
     a = as_array(a)
-    return sh.broadcast_to(a, (shape,) if isinstance(shape, int) else tuple(shape))
+    return sh.broadcast_to(a, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
 
 
 def broadcast_shapes(*shapes) -> tuple:
-    """The shape that broadcasting ``shapes`` together gives."""
+    """The shape that broadcasting ``shapes`` together gives.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.broadcast_shapes((2, 1), (3,))
+    (2, 3)
+    """
     return _broadcast_shapes(*[tuple(s) for s in shapes])
 
 
 def broadcast_arrays(*args):
-    """Broadcast arrays against each other."""
+    """Broadcast arrays against each other (returns a list).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.broadcast_arrays(fnp.array([[1], [2]]), fnp.array([10, 20]))
+    [array([[1, 1],
+           [2, 2]]), array([[10, 20],
+           [10, 20]])]
+    """
     arrs = [as_array(a) for a in args]
     s = _broadcast_shapes(*[a.shape for a in arrs])
     return [sh.broadcast_to(a, s) for a in arrs]
@@ -176,7 +240,13 @@ def concatenate(arrays, axis=0):
 
 
 def stack(arrays, axis: int = 0):
-    """Join arrays along a new axis."""
+    """Join arrays of the same shape along a new axis.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.stack([fnp.array([1, 2]), fnp.array([3, 4])], axis=1)
+    array([[1, 3],
+           [2, 4]])
+    """
     arrs = [as_array(a) for a in arrays]
     if not arrs:
         raise ValueError("need at least one array to stack")
@@ -188,24 +258,45 @@ def stack(arrays, axis: int = 0):
 
 
 def hstack(arrays):
-    """Stack along the second axis (the first for 1-d arrays)."""
+    """Stack along the second axis (the first for 1-d arrays).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.hstack([fnp.array([1, 2]), fnp.array([3])])
+    array([1, 2, 3])
+    """
     arrs = [atleast_1d(a) for a in arrays]
     return concatenate(arrs, 0 if arrs[0].ndim == 1 else 1)
 
 
 def vstack(arrays):
-    """Stack along the first axis, treating 1-d arrays as rows."""
+    """Stack along the first axis, treating 1-d arrays as rows.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.vstack([fnp.array([1, 2]), fnp.array([3, 4])])
+    array([[1, 2],
+           [3, 4]])
+    """
     return concatenate([atleast_2d(a) for a in arrays], 0)
 
 
 def atleast_1d(a):
-    """``a`` with at least one dimension."""
+    """``a`` with at least one dimension (one array; NumPy's version also takes several).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.atleast_1d(5), fnp.atleast_1d(5.0)
+    (array([5]), array([5.], dtype=float32))
+    """
     a = as_array(a)
     return sh.reshape(a, (1,)) if a.ndim == 0 else a
 
 
 def atleast_2d(a):
-    """``a`` with at least two dimensions (1-d arrays become rows)."""
+    """``a`` with at least two dimensions (1-d arrays become rows).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.atleast_2d(fnp.array([1, 2]))
+    array([[1, 2]])
+    """
     a = as_array(a)
     if a.ndim >= 2:
         return a
@@ -220,7 +311,14 @@ def _slice_axis(a, start, stop, axis):
 
 
 def array_split(a, indices_or_sections, axis: int = 0):
-    """Split into sub-arrays; sections need not divide the axis evenly."""
+    """Split into a list of sub-arrays; ``k`` sections need not divide the axis evenly.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.array_split(fnp.arange(5), 2)
+    [array([0, 1, 2]), array([3, 4])]
+    >>> fnp.array_split(fnp.arange(5), [1, 3])
+    [array([0]), array([1, 2]), array([3, 4])]
+    """
     a = as_array(a)
     axis = normalize_axis(axis, a.ndim)
     n = a.shape[axis]
@@ -233,7 +331,8 @@ def array_split(a, indices_or_sections, axis: int = 0):
         for i in range(k):
             bounds.append(bounds[-1] + q + (1 if i < r else 0))
     else:
-        bounds = [0] + [builtins.min(builtins.max(int(i), 0), n) for i in indices_or_sections] + [n]
+        bounds = [0] + [builtins.min(builtins.max(int(i) + n if int(i) < 0 else int(i), 0), n)
+                      for i in indices_or_sections] + [n]
     return [_slice_axis(a, lo, builtins.max(lo, hi), axis) for lo, hi in zip(bounds, bounds[1:])]
 
 
@@ -254,9 +353,17 @@ def split(a, indices_or_sections, axis: int = 0):
 
 
 def tile(a, reps):
-    """Repeat the whole array ``reps`` times along each axis."""
+    """Repeat the whole array ``reps`` times along each axis.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.tile(fnp.array([1, 2]), 2)
+    array([1, 2, 1, 2])
+    >>> fnp.tile(fnp.array([1, 2]), (2, 1))
+    array([[1, 2],
+           [1, 2]])
+    """
     a = as_array(a)
-    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     nd = builtins.max(a.ndim, len(reps))
     reps = (1,) * (nd - len(reps)) + reps
     a = sh.reshape(a, (1,) * (nd - a.ndim) + tuple(a.shape))
@@ -271,7 +378,12 @@ def tile(a, reps):
 
 
 def repeat(a, repeats, axis=None):
-    """Repeat each element ``repeats`` times (an int or one count per element)."""
+    """Repeat each element ``repeats`` times (an int or one count per element).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.repeat(fnp.array([1, 2]), 2), fnp.repeat(fnp.array([1, 2]), [1, 3])
+    (array([1, 1, 2, 2]), array([1, 2, 2, 2]))
+    """
     from funcnet.numpy.indexing import take
 
     a = as_array(a)
@@ -293,12 +405,18 @@ def repeat(a, repeats, axis=None):
 
 
 def flip(a, axis=None):
-    """Reverse the order of elements along ``axis`` (all axes if None)."""
+    """Reverse the order of elements along ``axis`` (all axes if None).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.flip(fnp.array([[1, 2], [3, 4]]), axis=1)
+    array([[2, 1],
+           [4, 3]])
+    """
     a = as_array(a)
     if axis is None:
         axes = tuple(range(a.ndim))
     else:
-        axes = tuple(normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, int)
+        axes = tuple(normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, (int, np.integer))
                                                           else axis))
     return sh.rev(a, axes)
 
@@ -313,8 +431,8 @@ def roll(a, shift, axis=None):
     a = as_array(a)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), a.shape)
-    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    shifts = (shift,) if isinstance(shift, (int, np.integer)) else tuple(shift)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if len(shifts) == 1 and len(axes) > 1:
         shifts = shifts * len(axes)
     for s, ax in zip(shifts, axes):
@@ -410,7 +528,12 @@ def sort(a, axis: int | None = -1):
 
 
 def argsort(a, axis: int | None = -1):
-    """Indices that sort ``a`` along ``axis`` (stable)."""
+    """Indices that sort ``a`` along ``axis`` (stable; flattened if None).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.argsort(fnp.array([3.0, 1.0, 3.0, 2.0]))
+    array([1, 3, 0, 2])
+    """
     from funcnet.ops.reductions import argsort as _argsort
 
     a = as_array(a)

@@ -96,12 +96,22 @@ def add(x, y):
 
 
 def subtract(x, y):
-    """Elementwise ``x - y``."""
+    """Elementwise ``x - y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.subtract(fnp.array([3.0, 1.0]), 1.0)
+    array([2., 0.], dtype=float32)
+    """
     return _binary(ew.sub_p, x, y)
 
 
 def multiply(x, y):
-    """Elementwise ``x * y``."""
+    """Elementwise ``x * y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.multiply(fnp.array([1, 2]), 3)
+    array([3, 6])
+    """
     return _binary(ew.mul_p, x, y)
 
 
@@ -119,12 +129,22 @@ true_divide = divide
 
 
 def floor_divide(x, y):
-    """Elementwise ``x // y``."""
+    """Elementwise ``x // y``, rounded towards minus infinity (as in NumPy).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.floor_divide(fnp.array([7, -7]), 2)
+    array([ 3, -4])
+    """
     return _binary(ew.floor_divide_p, x, y)
 
 
 def mod(x, y):
-    """Elementwise remainder with the sign of ``y`` (NumPy's ``mod``)."""
+    """Elementwise remainder with the sign of ``y`` (NumPy's ``mod``, alias ``remainder``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.mod(fnp.array([5, -5]), 3)
+    array([2, 1])
+    """
     return _binary(ew.rem_p, x, y)
 
 
@@ -142,29 +162,59 @@ def power(x, y):
 
 
 def maximum(x, y):
-    """Elementwise maximum (NaN propagates)."""
+    """Elementwise maximum (NaN propagates; at ties the gradient is split evenly).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.maximum(fnp.array([1.0, float("nan")]), fnp.array([3.0, 2.0]))
+    array([ 3., nan], dtype=float32)
+    """
     return _binary(ew.max_p, x, y)
 
 
 def minimum(x, y):
-    """Elementwise minimum (NaN propagates)."""
+    """Elementwise minimum (NaN propagates; at ties the gradient is split evenly).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.minimum(fnp.array([1.0, float("nan")]), fnp.array([3.0, 2.0]))
+    array([ 1., nan], dtype=float32)
+    """
     return _binary(ew.min_p, x, y)
 
 
 def fmax(x, y):
-    """Elementwise maximum that ignores NaN when the other value is a number."""
+    """Elementwise maximum that ignores NaN when the other value is a number.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.fmax(fnp.array([1.0, float("nan")]), fnp.array([float("nan"), 2.0]))
+    array([1., 2.], dtype=float32)
+    """
     x, y = as_operand(x), as_operand(y)
-    return where(isnan(x), y, where(isnan(y), x, maximum(x, y)))
+    # replace a NaN by the other value *before* the comparison: no NaN gradients
+    x, y = where(isnan(x), y, x), where(isnan(y), x, y)
+    return maximum(x, y)
 
 
 def fmin(x, y):
-    """Elementwise minimum that ignores NaN when the other value is a number."""
+    """Elementwise minimum that ignores NaN when the other value is a number.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.fmin(fnp.array([1.0, float("nan")]), 0.0)
+    array([0., 0.], dtype=float32)
+    """
     x, y = as_operand(x), as_operand(y)
-    return where(isnan(x), y, where(isnan(y), x, minimum(x, y)))
+    x, y = where(isnan(x), y, x), where(isnan(y), x, y)
+    return minimum(x, y)
 
 
 def arctan2(x1, x2):
-    """Elementwise ``arctan(x1 / x2)`` with the quadrant chosen by the signs."""
+    """Elementwise ``arctan(x1 / x2)`` with the quadrant chosen by the signs.
+
+    Integers are computed in floating point, as in NumPy.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.arctan2(fnp.array([1.0, -1.0]), -1.0)
+    array([ 2.3561945, -2.3561945], dtype=float32)
+    """
     return _float_binary(ew.atan2_p, x1, x2)
 
 
@@ -240,31 +290,68 @@ tanh = _unary(ew.tanh_p)
 arcsinh = _unary(ew.asinh_p)
 arccosh = _unary(ew.acosh_p)
 arctanh = _unary(ew.atanh_p)
+# name: (what it does, an example input, the output it gives)
 _DOCS = {
-    "negative": "Elementwise ``-x``.", "sign": "Elementwise sign (-1, 0 or 1).",
-    "absolute": "Elementwise ``|x|``.", "exp": "Elementwise ``e**x``.",
-    "expm1": "Elementwise ``exp(x) - 1``, accurate near 0.",
-    "log": "Elementwise natural logarithm.",
-    "log1p": "Elementwise ``log(1 + x)``, accurate near 0.",
-    "sqrt": "Elementwise square root.", "cbrt": "Elementwise cube root.",
-    "sin": "Elementwise sine.", "cos": "Elementwise cosine.", "tan": "Elementwise tangent.",
-    "arcsin": "Elementwise inverse sine.", "arccos": "Elementwise inverse cosine.",
-    "arctan": "Elementwise inverse tangent.", "sinh": "Elementwise hyperbolic sine.",
-    "cosh": "Elementwise hyperbolic cosine.", "tanh": "Elementwise hyperbolic tangent.",
-    "arcsinh": "Elementwise inverse hyperbolic sine.",
-    "arccosh": "Elementwise inverse hyperbolic cosine.",
-    "arctanh": "Elementwise inverse hyperbolic tangent.",
+    "negative": ("Elementwise ``-x``.", "[1.0, -2.0]", "array([-1.,  2.], dtype=float32)"),
+    "sign": ("Elementwise sign (-1, 0 or 1; its derivative is 0).", "[-3.0, 0.0, 2.0]",
+             "array([-1.,  0.,  1.], dtype=float32)"),
+    "absolute": ("Elementwise ``|x|`` (alias ``abs``; its derivative at 0 is 0).", "[-1.5, 2.0]",
+                 "array([1.5, 2. ], dtype=float32)"),
+    "exp": ("Elementwise ``e**x``.", "[0.0, 1.0]", "array([1.      , 2.718282], dtype=float32)"),
+    "expm1": ("Elementwise ``exp(x) - 1``, accurate near 0.", "[1e-08]",
+              "array([1.e-08], dtype=float32)"),
+    "log": ("Elementwise natural logarithm.", "[1.0, 2.0]",
+            "array([0.       , 0.6931472], dtype=float32)"),
+    "log1p": ("Elementwise ``log(1 + x)``, accurate near 0.", "[1e-08]",
+              "array([1.e-08], dtype=float32)"),
+    "sqrt": ("Elementwise square root (integers give float64, as in NumPy).", "[4, 9]",
+             "array([2., 3.])"),
+    "cbrt": ("Elementwise cube root.", "[8.0, -1.0]", "array([ 2., -1.], dtype=float32)"),
+    "sin": ("Elementwise sine.", "[0.0, 1.0]", "array([0.      , 0.841471], dtype=float32)"),
+    "cos": ("Elementwise cosine.", "[0.0, 1.0]",
+            "array([1.       , 0.5403023], dtype=float32)"),
+    "tan": ("Elementwise tangent.", "[0.0, 1.0]",
+            "array([0.       , 1.5574077], dtype=float32)"),
+    "arcsin": ("Elementwise inverse sine.", "[0.0, 1.0]",
+               "array([0.       , 1.5707964], dtype=float32)"),
+    "arccos": ("Elementwise inverse cosine.", "[1.0, 0.0]",
+               "array([0.       , 1.5707964], dtype=float32)"),
+    "arctan": ("Elementwise inverse tangent.", "[0.0, 1.0]",
+               "array([0.       , 0.7853982], dtype=float32)"),
+    "sinh": ("Elementwise hyperbolic sine.", "[0.0, 1.0]",
+             "array([0.       , 1.1752012], dtype=float32)"),
+    "cosh": ("Elementwise hyperbolic cosine.", "[0.0, 1.0]",
+             "array([1.       , 1.5430807], dtype=float32)"),
+    "tanh": ("Elementwise hyperbolic tangent.", "[0.0, 1.0]",
+             "array([0.       , 0.7615942], dtype=float32)"),
+    "arcsinh": ("Elementwise inverse hyperbolic sine.", "[0.0, 1.0]",
+                "array([0.       , 0.8813736], dtype=float32)"),
+    "arccosh": ("Elementwise inverse hyperbolic cosine.", "[1.0, 2.0]",
+                "array([0.      , 1.316958], dtype=float32)"),
+    "arctanh": ("Elementwise inverse hyperbolic tangent.", "[0.0, 0.5]",
+                "array([0.        , 0.54930615], dtype=float32)"),
 }
-for _name, _doc in _DOCS.items():
-    _f = globals()[_name]
-    _f.__name__ = _f.__qualname__ = _name
-    _f.__doc__ = (f"{_doc}\n\n    >>> import funcnet.numpy as fnp\n"
-                  f"    >>> fnp.{_name}(fnp.array([0.5])).shape\n    (1,)\n    ")
-del _name, _doc, _f
+
+
+def _set_docs(docs: dict) -> None:
+    """Name each factory-made function and give it its own docstring and example."""
+    for name, (doc, arg, out) in docs.items():
+        f = globals()[name]
+        f.__name__ = f.__qualname__ = name
+        f.__doc__ = (f"{doc}\n\n    >>> import funcnet.numpy as fnp\n"
+                     f"    >>> fnp.{name}(fnp.array({arg}))\n    {out}\n    ")
+
+
+_set_docs(_DOCS)
 
 
 def positive(x):
-    """Elementwise ``+x`` (returns ``x``)."""
+    """Elementwise ``+x`` (returns ``x`` as an array).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.positive(fnp.array([-1, 2]))
+    array([-1,  2])
+    """
     return as_array(x)
 
 
@@ -294,7 +381,12 @@ def log2(x):
 
 
 def log10(x):
-    """Elementwise base-10 logarithm."""
+    """Elementwise base-10 logarithm.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.log10(fnp.array([1.0, 100.0]))
+    array([0., 2.], dtype=float32)
+    """
     return divide(log(x), _LN10)
 
 
@@ -337,9 +429,14 @@ def _rounding(prim):
 floor = _rounding(ew.floor_p)
 ceil = _rounding(ew.ceil_p)
 trunc = _rounding(ew.trunc_p)
-floor.__doc__ = "Elementwise floor (integers pass through)."
-ceil.__doc__ = "Elementwise ceiling (integers pass through)."
-trunc.__doc__ = "Elementwise rounding towards zero (integers pass through)."
+_set_docs({
+    "floor": ("Elementwise floor (integers pass through; the derivative is 0).", "[-1.5, 1.5]",
+              "array([-2.,  1.], dtype=float32)"),
+    "ceil": ("Elementwise ceiling (integers pass through; the derivative is 0).", "[-1.5, 1.5]",
+             "array([-1.,  2.], dtype=float32)"),
+    "trunc": ("Elementwise rounding towards zero (integers pass through; the derivative is 0).",
+              "[-1.5, 1.5]", "array([-1.,  1.], dtype=float32)"),
+})
 
 
 def round(x, decimals: int = 0):  # noqa: A001
@@ -376,32 +473,62 @@ around = round
 
 
 def equal(x, y):
-    """Elementwise ``x == y``."""
+    """Elementwise ``x == y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.equal(fnp.array([1, 2]), 2)
+    array([False,  True])
+    """
     return _binary(ew.eq_p, x, y)
 
 
 def not_equal(x, y):
-    """Elementwise ``x != y``."""
+    """Elementwise ``x != y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.not_equal(fnp.array([1, 2]), 2)
+    array([ True, False])
+    """
     return _binary(ew.ne_p, x, y)
 
 
 def less(x, y):
-    """Elementwise ``x < y``."""
+    """Elementwise ``x < y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.less(fnp.array([1, 2, 3]), 2)
+    array([ True, False, False])
+    """
     return _binary(ew.lt_p, x, y)
 
 
 def less_equal(x, y):
-    """Elementwise ``x <= y``."""
+    """Elementwise ``x <= y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.less_equal(fnp.array([1, 2, 3]), 2)
+    array([ True,  True, False])
+    """
     return _binary(ew.le_p, x, y)
 
 
 def greater(x, y):
-    """Elementwise ``x > y``."""
+    """Elementwise ``x > y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.greater(fnp.array([1, 2, 3]), 2)
+    array([False, False,  True])
+    """
     return _binary(ew.gt_p, x, y)
 
 
 def greater_equal(x, y):
-    """Elementwise ``x >= y``."""
+    """Elementwise ``x >= y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.greater_equal(fnp.array([1, 2, 3]), 2)
+    array([False,  True,  True])
+    """
     return _binary(ew.ge_p, x, y)
 
 
@@ -411,17 +538,32 @@ def _as_bool(x):
 
 
 def logical_and(x, y):
-    """Elementwise logical and."""
+    """Elementwise logical and (non-zero values count as true).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.logical_and(fnp.array([True, True, False]), fnp.array([1, 0, 1]))
+    array([ True, False, False])
+    """
     return ew.and_p.bind(_as_bool(x), _as_bool(y))
 
 
 def logical_or(x, y):
-    """Elementwise logical or."""
+    """Elementwise logical or (non-zero values count as true).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.logical_or(fnp.array([0, 1, 0]), fnp.array([0, 0, 2]))
+    array([False,  True,  True])
+    """
     return ew.or_p.bind(_as_bool(x), _as_bool(y))
 
 
 def logical_xor(x, y):
-    """Elementwise logical exclusive or."""
+    """Elementwise logical exclusive or (non-zero values count as true).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.logical_xor(fnp.array([True, True]), fnp.array([True, False]))
+    array([False,  True])
+    """
     return ew.xor_p.bind(_as_bool(x), _as_bool(y))
 
 
@@ -436,22 +578,42 @@ def logical_not(x):
 
 
 def bitwise_and(x, y):
-    """Elementwise ``x & y`` on integers and bools."""
+    """Elementwise ``x & y`` on integers and bools.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.bitwise_and(fnp.array([12, 10]), 6)
+    array([4, 2])
+    """
     return _binary(ew.and_p, x, y)
 
 
 def bitwise_or(x, y):
-    """Elementwise ``x | y`` on integers and bools."""
+    """Elementwise ``x | y`` on integers and bools.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.bitwise_or(fnp.array([12, 10]), 6)
+    array([14, 14])
+    """
     return _binary(ew.or_p, x, y)
 
 
 def bitwise_xor(x, y):
-    """Elementwise ``x ^ y`` on integers and bools."""
+    """Elementwise ``x ^ y`` on integers and bools.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.bitwise_xor(fnp.array([12, 10]), 6)
+    array([10, 12])
+    """
     return _binary(ew.xor_p, x, y)
 
 
 def invert(x):
-    """Elementwise ``~x`` on integers and bools."""
+    """Elementwise ``~x`` on integers and bools (alias ``bitwise_not``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.invert(fnp.array([0, 5])), fnp.invert(fnp.array([True, False]))
+    (array([-1, -6]), array([False,  True]))
+    """
     return ew.not_p.bind(as_array(x))
 
 
@@ -459,7 +621,12 @@ bitwise_not = invert
 
 
 def left_shift(x, y):
-    """Elementwise ``x << y``."""
+    """Elementwise ``x << y``.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.left_shift(fnp.array([1, 3]), 2)
+    array([ 4, 12])
+    """
     return _binary(ew.shift_left_p, x, y)
 
 
@@ -485,7 +652,12 @@ def right_shift(x, y):
 
 
 def isfinite(x):
-    """True where ``x`` is neither infinite nor NaN."""
+    """True where ``x`` is neither infinite nor NaN.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.isfinite(fnp.array([1.0, float("inf"), float("nan")]))
+    array([ True, False, False])
+    """
     x = as_array(x)
     if x.dtype.kind in "biu":
         return logical_not(ew.ne_p.bind(x, x))
@@ -493,13 +665,23 @@ def isfinite(x):
 
 
 def isnan(x):
-    """True where ``x`` is NaN."""
+    """True where ``x`` is NaN.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.isnan(fnp.array([1.0, float("inf"), float("nan")]))
+    array([False, False,  True])
+    """
     x = as_array(x)
     return ew.ne_p.bind(x, x)
 
 
 def isinf(x):
-    """True where ``x`` is +inf or -inf."""
+    """True where ``x`` is +inf or -inf.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.isinf(fnp.array([1.0, -float("inf"), float("nan")]))
+    array([False,  True, False])
+    """
     x = as_array(x)
     if x.dtype.kind in "biu":
         return ew.ne_p.bind(x, x)

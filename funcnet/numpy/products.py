@@ -59,6 +59,13 @@ def _move_last_to(x, pos):
 def dot(a, b):
     """NumPy's ``dot``: scalars multiply, 2-d is matmul, N-d sums over a's last and
     b's second-to-last axis.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.dot(fnp.array([1, 2]), fnp.array([3, 4]))
+    array(11)
+    >>> fnp.dot(fnp.array([[1, 2], [3, 4]]), fnp.array([[1], [1]]))
+    array([[3],
+           [7]])
     """
     a, b = as_array(a), as_array(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -71,14 +78,28 @@ def dot(a, b):
 
 
 def vdot(a, b):
-    """Dot product of the flattened arrays."""
+    """Dot product of ``a`` and ``b`` flattened to 1-d (same size).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.vdot(fnp.array([[1, 2], [3, 4]]), fnp.ones((2, 2), dtype=int))
+    array(10)
+    """
     a, b = as_array(a), as_array(b)
+    if a.dtype.kind == "c":  # like NumPy: the first argument is conjugated
+        from funcnet.numpy.fft import conj
+
+        a = conj(a)
     return dot_general(sh.reshape(a, (a.size,)), sh.reshape(b, (b.size,)),
                        (((0,), (0,)), ((), ())))
 
 
 def inner(a, b):
-    """Sum product over the last axes."""
+    """Sum product over the last axes (a scalar operand multiplies).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.inner(fnp.array([[1, 2], [3, 4]]), fnp.array([1, 1]))
+    array([3, 7])
+    """
     a, b = as_array(a), as_array(b)
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
@@ -86,7 +107,13 @@ def inner(a, b):
 
 
 def outer(a, b):
-    """Outer product of the flattened arrays."""
+    """Outer product of the flattened arrays.
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.outer(fnp.array([1, 2]), fnp.array([1, 10, 100]))
+    array([[  1,  10, 100],
+           [  2,  20, 200]])
+    """
     a, b = as_array(a), as_array(b)
     a = sh.reshape(a, (a.size, 1))
     b = sh.reshape(b, (1, b.size))
@@ -94,7 +121,15 @@ def outer(a, b):
 
 
 def tensordot(a, b, axes=2):
-    """Sum products over the given axes (an int N or a pair of axis lists)."""
+    """Sum products over the given axes (an int N: a's last N and b's first N; or a pair
+    of axis lists).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.tensordot(fnp.ones((2, 3)), fnp.ones((3, 4)), axes=1).shape
+    (2, 4)
+    >>> fnp.tensordot(fnp.ones((3, 2)), fnp.ones((3, 4)), axes=([0], [0])).shape
+    (2, 4)
+    """
     a, b = as_array(a), as_array(b)
     if isinstance(axes, (int, np.integer)):
         n = int(axes)
@@ -110,7 +145,14 @@ def tensordot(a, b, axes=2):
 
 
 def diagonal(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
-    """The diagonal over ``axis1`` and ``axis2``, moved to the last axis."""
+    """The diagonal over ``axis1`` and ``axis2`` (``offset`` above it if positive), moved to
+    the last axis.
+
+    >>> import funcnet.numpy as fnp
+    >>> x = fnp.array([[1, 2, 3], [4, 5, 6]])
+    >>> fnp.diagonal(x), fnp.diagonal(x, offset=1)
+    (array([1, 5]), array([2, 6]))
+    """
     from funcnet.numpy.indexing import gather_index
     from funcnet.numpy.manipulation import moveaxis
 
@@ -122,7 +164,12 @@ def diagonal(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
 
 
 def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1):
-    """Sum along a diagonal."""
+    """Sum along a diagonal (the arguments as in ``diagonal``).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.trace(fnp.array([[1, 2], [3, 4]]))
+    array(5)
+    """
     from funcnet.numpy.reductions import sum
 
     return sum(diagonal(a, offset, axis1, axis2), axis=-1)

@@ -57,7 +57,13 @@ def sum(a, axis=None, dtype=None, keepdims: bool = False):  # noqa: A001
 
 
 def prod(a, axis=None, dtype=None, keepdims: bool = False):
-    """Product of elements over ``axis`` (exact derivative even with zeros)."""
+    """Product of elements over ``axis`` (exact derivative even with zeros; small integers and
+    bools multiply as int64, as in NumPy).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.prod(fnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+    array([3., 8.], dtype=float32)
+    """
     a = as_array(a)
     a = convert_element_type(a, np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype))
     axes = normalize_axes(axis, a.ndim)
@@ -166,7 +172,14 @@ def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
 
 
 def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False):
-    """Standard deviation over ``axis``."""
+    """Standard deviation over ``axis`` (``ddof`` as in ``var``; integers give float64).
+
+    Its gradient is NaN where the variance is 0 (the derivative of ``sqrt`` at 0).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.std(fnp.array([1.0, 3.0])), fnp.std(fnp.array([1, 3]), ddof=1)
+    (array(1., dtype=float32), array(1.41421356))
+    """
     from funcnet.numpy.math import sqrt
 
     return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
@@ -195,7 +208,12 @@ cumprod = _cumulative(red.cumprod, "cumprod")
 
 
 def all(a, axis=None, keepdims: bool = False):  # noqa: A001
-    """True where every element along ``axis`` is non-zero."""
+    """True where every element along ``axis`` is non-zero (True for an empty axis).
+
+    >>> import funcnet.numpy as fnp
+    >>> fnp.all(fnp.array([[1, 0], [1, 1]]), axis=1)
+    array([False,  True])
+    """
     from funcnet.numpy.math import _as_bool
 
     b = _as_bool(a)
