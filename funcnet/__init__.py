@@ -18,12 +18,14 @@ from funcnet.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from funcnet.transforms.jit import jit
 
 from funcnet import debug, lax, numpy, random, testing, tree  # isort: skip  (they use the above)
+from funcnet import data  # isort: skip  (uses lax, random and tree)
 from funcnet.debug import debug_nans  # isort: skip
+from funcnet import checkpoint_io, export  # isort: skip  (entry points: they use the above)
 
 __all__ = [
     "backends", "errors", "config", "device_put", "get_backend", "set_backend", "to_numpy",
     "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad", "hessian",
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
-    "testing", "tree", "debug", "debug_nans",
+    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data",
 ]

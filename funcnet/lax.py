@@ -206,7 +206,8 @@ def fori_loop(lower, upper, body_fun: Callable, init_val: Any):
         n = max(hi - lo, 0)
 
         def step(carry, i):
-            return body_fun(i, carry), None
+            # a weakly typed index, as in JAX: ``carry + i`` keeps the carry's dtype
+            return body_fun(ew.convert_element_type(i, np.int64, weak_type=True), carry), None
 
         idx = np.arange(lo, lo + n, dtype=np.int64)
         return scan(step, init_val, idx, length=n)[0]

@@ -13,7 +13,7 @@ import numpy as np
 
 from funcnet.config import config
 from funcnet.core.aval import get_aval, result_dtype, scalar_dtype
-from funcnet.core.trace import state
+from funcnet.core.trace import Tracer, state
 from funcnet.numpy.conversion import as_array, as_operand, asarray
 from funcnet.numpy.dtypes import promote_avals
 from funcnet.ops import elementwise as ew
@@ -35,7 +35,32 @@ def _binary(prim, x, y):
     x, y = as_operand(x), as_operand(y)
     if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
         x, y = _scalar_pair(x, y)
+    elif isinstance(x, Tracer) or isinstance(y, Tracer):
+        x, y = _absorb_weak(x, y)
     return prim.bind(x, y)
+
+
+def _absorb_weak(x, y):
+    """Cast a weakly typed traced operand (e.g. a loop index) to the other's dtype.
+
+    A weak *Python scalar* already follows NumPy 2 promotion in every kernel;
+    a weak traced value holds a real array, which NumPy would promote
+    strongly, so the cast makes the run match the traced types.
+    """
+    wx = isinstance(x, Tracer) and x.aval.weak_type
+    wy = isinstance(y, Tracer) and y.aval.weak_type
+    if wx == wy:
+        return x, y
+    weak, strong = (x, y) if wx else (y, x)
+    s_dtype = getattr(strong, "dtype", None)
+    if s_dtype is None or s_dtype == weak.dtype:
+        return x, y
+    from funcnet.core.aval import get_aval, result_dtype
+
+    dtype = result_dtype(get_aval(weak), get_aval(strong))[0]
+    cast = [convert_element_type(v, dtype) if getattr(v, "dtype", None) != dtype else v
+            for v in (x, y)]
+    return cast[0], cast[1]
 
 
 def _float_dtype(dtype: np.dtype, divide: bool = False) -> np.dtype:
