@@ -25,6 +25,7 @@ array([0., 0., 0.], dtype=float32)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -221,6 +222,14 @@ class FusedCall:
         return f"numba_fused[{self.label}]"
 
 
+def static_types(static: tuple) -> tuple:
+    """Numba types of a kernel's leading size arguments (ints, then a shape tuple)."""
+    from numba import types
+
+    return tuple(types.UniTuple(types.int64, len(a)) if isinstance(a, tuple) else types.int64
+                 for a in static)
+
+
 def _predict_arg_type(var, graph, producers: dict):
     """The type a kernel operand most likely has at run time (compiled ahead of the first
     call; another type compiles on first use)."""
@@ -296,11 +305,13 @@ class NumbaBackend(NumpyBackend):
             if i != g.last:
                 continue
             spec = kernel_source(g)
-            arg_types = tuple(_predict_arg_type(v, graph, producers) for v in spec.inputs)
+            arg_types = static_types(spec.static) + tuple(
+                _predict_arg_type(v, graph, producers) for v in spec.inputs)
             kernel, secs, how = compile_kernel(spec.source, arg_types)
             numba_s += secs
             stats[how] += 1
-            call = FusedCall(kernel, len(spec.outputs), spec.label)
+            call = FusedCall(functools.partial(kernel, *spec.static) if spec.static else kernel,
+                             len(spec.outputs), spec.label)
             eqns.append(Eqn(call, list(spec.inputs), {}, list(spec.outputs)))
             for v in spec.outputs:
                 producers[id(v)] = call

@@ -396,8 +396,9 @@ class KernelSpec:
     """A kernel's source and how to call it."""
 
     def __init__(self, source: str, inputs: list, outputs: list, parallel: bool,
-                 label: str):
+                 label: str, static: tuple = ()):
         self.source = source
+        self.static = static      # leading arguments: loop sizes, then the output shape
         self.inputs = inputs      # graph variables passed as arguments, in order
         self.outputs = outputs    # graph variables it returns
         self.parallel = parallel
@@ -463,17 +464,25 @@ def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
         L, reduced, loops = [1], [bool(red_axes)], [[]]
     n = len(L)
     idx = [f"i{j}" for j in range(n)]
+    # Loop sizes are arguments (n0, n1, ...; the output shape is ``shp``), so one
+    # compiled kernel serves every shape with this broadcasting pattern.
+    N = [f"n{j}" for j in range(n)]
+
+    def tup(items) -> str:
+        items = list(items)
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
     # -- prologue: arguments as views with the loop shape (1 where broadcast) ----
     pro = []
     view_expr = []
     for k, (a, shape) in enumerate(views):
         full = [all(shape[d] == S[d] for d in grp) and bool(grp) for grp in loops]
-        if not any(f and L[j] > 1 for j, f in enumerate(full)):
+        if not any(full):
             pro.append(f"s{k} = load0(a{a})")
             view_expr.append(f"s{k}")
         else:
-            vshape = tuple(L[j] if full[j] else 1 for j in range(n))
-            pro.append(f"v{k} = as_c(a{a}).reshape({vshape!r})")
+            vshape = tup(N[j] if full[j] else "1" for j in range(n))
+            pro.append(f"v{k} = as_c(a{a}).reshape({vshape})")
             sub = ", ".join(idx[j] if full[j] else "0" for j in range(n))
             view_expr.append(f"v{k}[{sub}]")
     # -- body: one statement per member ---------------------------------------------
@@ -500,26 +509,30 @@ def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
         value[id(e.outputs[0])] = em.emit(_emit_eqn(em, e, vals))
     size = int(np.prod(S, dtype=np.int64))
     parallel = size >= PARALLEL_MIN_SIZE
-    lines = [f"def kernel({', '.join(f'a{i}' for i in range(len(args)))}):"]
+    out_shape = tuple(group.outputs[0].aval.shape)
+    params = N + (["shp"] if out_shape else [])
+    static = tuple(L) + ((out_shape,) if out_shape else ())
+    shp = "shp" if out_shape else "()"
+    lines = [f"def kernel({', '.join(params + [f'a{i}' for i in range(len(args))])}):"]
     lines += ["    " + p for p in pro]
     rng = "prange" if parallel else "range"
     if group.reduce is None:
         outs = group.outputs
         for j, o in enumerate(outs):
-            lines.append(f"    o{j} = np.empty({tuple(L)!r}, {_np_type(o.aval.dtype)})")
+            lines.append(f"    o{j} = np.empty({tup(N)}, {_np_type(o.aval.dtype)})")
         ind = "    "
         for j in range(n):
-            lines.append(f"{ind}for {idx[j]} in {rng if j == 0 else 'range'}({L[j]}):")
+            lines.append(f"{ind}for {idx[j]} in {rng if j == 0 else 'range'}({N[j]}):")
             ind += "    "
         lines += [ind + s for s in em.body]
         sub = ", ".join(idx)
         for j, o in enumerate(outs):
             lines.append(f"{ind}o{j}[{sub}] = {value[id(o)]}")
-        rets = [f"o{j}.reshape({tuple(o.aval.shape)!r})" for j, o in enumerate(outs)]
+        rets = [f"o{j}.reshape({shp})" for j, o in enumerate(outs)]
         ret = rets[0] if len(rets) == 1 else f"({', '.join(rets)})"
         lines.append(f"    return {ret}")
     else:
-        lines += _reduction_lines(group, em, value, L, reduced, idx, parallel)
+        lines += _reduction_lines(group, em, value, N, reduced, idx, parallel, tup, shp)
     header = ["import math", "import numpy as np", "from numba import njit, prange",
               "from funcnet.backends.numba_math import as_c, load0"
               + "".join(f", {h}" for h in sorted(em.helpers))]
@@ -531,10 +544,10 @@ def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
     if group.reduce is not None:
         names.append(group.reduce.prim.name)
     label = "+".join(names[:6]) + ("+..." if len(names) > 6 else "")
-    return KernelSpec(source, args, list(group.outputs), parallel, label)
+    return KernelSpec(source, args, list(group.outputs), parallel, label, static)
 
 
-def _reduction_lines(group, em, value, L, reduced, idx, parallel) -> list[str]:
+def _reduction_lines(group, em, value, N, reduced, idx, parallel, tup, shp) -> list[str]:
     """The loops of a kernel that ends in a reduction.
 
     With the outermost loop kept, ``prange`` runs over it and each iteration
@@ -572,24 +585,25 @@ def _reduction_lines(group, em, value, L, reduced, idx, parallel) -> list[str]:
             return f"({acc} if ({acc} {op} {v} or {acc} != {acc}) else {v})"
         return f"({acc} if {acc} {op} {v} else {v})"
 
-    n = len(L)
+    n = len(N)
     kept = [j for j in range(n) if not reduced[j]]
     last_kept = kept[-1] if kept else -1
-    kshape = tuple(L[j] for j in kept)
+    kshape = [N[j] for j in kept]
     ksub = ", ".join(idx[j] for j in kept)
     chunked = reduced[0]
-    nch = min(REDUCTION_CHUNKS, L[0])
+    nch = "nch"
     lines = []
     ind = "    "
     if chunked:
-        lines.append(f"{ind}part = np.empty({(nch,) + kshape!r}, {at})")
+        lines.append(f"{ind}nch = min({REDUCTION_CHUNKS}, {N[0]})")
+        lines.append(f"{ind}part = np.empty({tup(['nch'] + kshape)}, {at})")
         lines.append(f"{ind}for c in {'prange' if parallel else 'range'}({nch}):")
         ind += "    "
         if kept:
             lines.append(f"{ind}part[c] = {init}")
         target = f"part[c, {ksub}]" if kept else "part[c]"
     else:
-        lines.append(f"{ind}acc = np.empty({kshape!r}, {at})")
+        lines.append(f"{ind}acc = np.empty({tup(kshape)}, {at})")
         target = f"acc[{ksub}]"
     needs_init = not chunked and any(reduced[j] for j in range(last_kept))
     loop_ind = []
@@ -597,9 +611,9 @@ def _reduction_lines(group, em, value, L, reduced, idx, parallel) -> list[str]:
         if j == last_kept + 1:
             lines.append(f"{ind}r = {init}")
         if chunked and j == 0:
-            rng = f"range((c * {L[0]}) // {nch}, ((c + 1) * {L[0]}) // {nch})"
+            rng = f"range((c * {N[0]}) // {nch}, ((c + 1) * {N[0]}) // {nch})"
         else:
-            rng = f"{'prange' if (j == 0 and parallel) else 'range'}({L[j]})"
+            rng = f"{'prange' if (j == 0 and parallel) else 'range'}({N[j]})"
         loop_ind.append(ind)
         lines.append(f"{ind}for {idx[j]} in {rng}:")
         ind += "    "
@@ -617,18 +631,17 @@ def _reduction_lines(group, em, value, L, reduced, idx, parallel) -> list[str]:
             lines.append(f"{after}{target} = r")
         else:
             lines.append(f"{after}{target} = {combine(target, 'r')}")
-    out_shape = tuple(red.outputs[0].aval.shape)
     if not chunked:
-        lines.append(f"    return acc.astype({ot}).reshape({out_shape!r})")
+        lines.append(f"    return acc.astype({ot}).reshape({shp})")
     elif not kept:
         lines.append("    res = part[0]")
         lines.append(f"    for c in range(1, {nch}):")
         lines.append(f"        res = {combine('res', 'part[c]')}")
         lines.append(f"    out = np.empty(1, {ot})")
         lines.append("    out[0] = res")
-        lines.append(f"    return out.reshape({out_shape!r})")
+        lines.append(f"    return out.reshape({shp})")
     else:
-        size = int(np.prod(kshape, dtype=np.int64))
+        size = " * ".join(kshape)
         lines.append(f"    pf = part.reshape(({nch}, {size}))")
         lines.append(f"    out = np.empty({size}, {ot})")
         lines.append(f"    for q in range({size}):")
@@ -636,5 +649,5 @@ def _reduction_lines(group, em, value, L, reduced, idx, parallel) -> list[str]:
         lines.append(f"        for c in range(1, {nch}):")
         lines.append(f"            res = {combine('res', 'pf[c, q]')}")
         lines.append("        out[q] = res")
-        lines.append(f"    return out.reshape({out_shape!r})")
+        lines.append(f"    return out.reshape({shp})")
     return lines

@@ -208,7 +208,8 @@ def _loop_source(body: Graph, num_consts: int, num_carry: int, length: int,
                 counter[0] += 1
                 names[id(v)] = f"t{counter[0]}"
                 outs.append(names[id(v)])
-            call = f"{kname}({', '.join(ref(v) for v in spec.inputs)})"
+            call_args = [repr(a) for a in spec.static] + [ref(v) for v in spec.inputs]
+            call = f"{kname}({', '.join(call_args)})"
             body_lines.append(f"{', '.join(outs)} = {call}")
             continue
         if len(e.outputs) != 1 or not all(_dtype_ok(v.aval.dtype) for v in e.outputs):

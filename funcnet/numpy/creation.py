@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from funcnet.backends.base import to_numpy
 from funcnet.config import config
 from funcnet.core.aval import get_aval
 from funcnet.core.trace import Tracer
@@ -50,7 +51,7 @@ def full(shape, fill_value, dtype=None):
         return sh.broadcast_to(v, shape)
     if dtype is None:
         dtype = asarray(fill_value).dtype
-    return sh.full(shape, np.asarray(fill_value).item() if np.ndim(fill_value) == 0
+    return sh.full(shape, to_numpy(fill_value).item() if np.ndim(fill_value) == 0
                    else fill_value, np.dtype(dtype))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from funcnet.backends.base import to_numpy
 from funcnet.core.trace import Tracer
 from funcnet.errors import ConcretizationError
 from funcnet.numpy.conversion import as_array
@@ -34,7 +35,12 @@ def _concrete_mask(m):
                 "boolean-mask indexing needs a concrete mask, because the result's shape "
                 "depends on its values; under jit/vmap use fnp.where(mask, x, fill) or "
                 "multiply by the mask instead") from None
-    return np.asarray(m)
+    return to_numpy(m)
+
+
+def _is_array(x) -> bool:
+    """Tracers and arrays of any backend (kept as they are); lists are converted."""
+    return isinstance(x, Tracer) or (hasattr(x, "shape") and hasattr(x, "dtype"))
 
 
 def parse_index(shape: tuple, idx) -> tuple[tuple, list]:
@@ -183,7 +189,7 @@ def take(a, indices, axis=None):
         a = ravel(a)
         axis = 0
     axis = axis % a.ndim
-    idx = indices if isinstance(indices, Tracer) else np.asarray(indices)
+    idx = indices if _is_array(indices) else np.asarray(indices)
     if not isinstance(idx, Tracer) and idx.ndim == 0:
         idx = int(idx)
     return gather_index(a, (slice(None),) * axis + (idx,))
@@ -198,8 +204,8 @@ def take_along_axis(arr, indices, axis: int):
     array([[10, 20, 30]])
     """
     arr = as_array(arr)
-    indices = indices if isinstance(indices, Tracer) else np.asarray(indices)
-    if np.ndim(indices) != arr.ndim:
+    indices = indices if _is_array(indices) else np.asarray(indices)
+    if len(indices.shape) != arr.ndim:
         raise ValueError(f"take_along_axis: indices of rank {np.ndim(indices)} do not match "
                          f"the array's rank {arr.ndim}")
     from funcnet.numpy.manipulation import broadcast_to

@@ -11,6 +11,7 @@ import builtins
 
 import numpy as np
 
+from funcnet.backends.base import to_numpy
 from funcnet.core.aval import get_aval, result_dtype
 from funcnet.numpy.conversion import _contains_tracer, as_array, asarray
 from funcnet.ops import shape as sh
@@ -169,7 +170,8 @@ def squeeze(a, axis=None):
     if axis is None:
         axes = [i for i, d in enumerate(a.shape) if d == 1]
     else:
-        axes = [normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
+        given = (axis,) if isinstance(axis, (int, np.integer)) else axis
+        axes = [normalize_axis(x, a.ndim) for x in given]
         for x in axes:
             if a.shape[x] != 1:
                 raise ValueError(f"cannot squeeze axis {x} of size {a.shape[x]} (shape {a.shape})")
@@ -399,7 +401,7 @@ def repeat(a, repeats, axis=None):
                                   tuple(i if i <= axis else i + 1 for i in range(a.ndim)))
         shp[axis] *= r
         return sh.reshape(out, tuple(shp))
-    counts = np.asarray(repeats, dtype=np.int64)
+    counts = to_numpy(repeats).astype(np.int64)
     idx = np.repeat(np.arange(a.shape[axis]), counts)
     return take(a, idx, axis=axis)
 
@@ -416,8 +418,8 @@ def flip(a, axis=None):
     if axis is None:
         axes = tuple(range(a.ndim))
     else:
-        axes = tuple(normalize_axis(x, a.ndim) for x in ((axis,) if isinstance(axis, (int, np.integer))
-                                                          else axis))
+        given = (axis,) if isinstance(axis, (int, np.integer)) else axis
+        axes = tuple(normalize_axis(x, a.ndim) for x in given)
     return sh.rev(a, axes)
 
 
@@ -471,7 +473,7 @@ def pad(array, pad_width, mode: str = "constant", constant_values=0):
             values = [(gather_index(cv, (ax, 0)), gather_index(cv, (ax, 1)))
                       for ax in range(a.ndim)]
         else:
-            cv = np.broadcast_to(np.asarray(constant_values), (a.ndim, 2))
+            cv = np.broadcast_to(to_numpy(constant_values), (a.ndim, 2))
             if cv.size and np.all(cv == cv.flat[0]):
                 val = convert_element_type(as_array(cv.flat[0]), a.dtype)
                 return sh.pad(a, val, tuple((lo, hi, 0) for lo, hi in pw))

@@ -86,7 +86,7 @@ def _clamp(index, n):
 
 
 def _cond_impl(index, *ops, branches, consts_per_branch):
-    i = _clamp(np.asarray(index), len(branches))
+    i = _clamp(index, len(branches))
     return _compiled(branches[i])(*_branch_args(ops, i, consts_per_branch))
 
 

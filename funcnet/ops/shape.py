@@ -430,7 +430,7 @@ def _install_batching_rules() -> None:
         dx, *dstarts = dims
         if all(d is None for d in dstarts):
             x = moveaxis(x, dx, 0)
-            zero = np.zeros((), np.asarray(starts[0]).dtype if starts else np.int64)
+            zero = np.zeros((), get_aval(starts[0]).dtype if starts else np.int64)
             sizes = (np.shape(x)[0],) + tuple(slice_sizes)
             return dynamic_slice(x, [zero] + list(starts), sizes), 0
         return _batched_dynamic_slice(x, dx, starts, dstarts, slice_sizes), 0
@@ -442,7 +442,7 @@ def _install_batching_rules() -> None:
         x = bdim_at_front(x, dx, size)
         u = bdim_at_front(u, du, size)
         if all(d is None for d in dstarts):
-            zero = np.zeros((), np.asarray(starts[0]).dtype if starts else np.int64)
+            zero = np.zeros((), get_aval(starts[0]).dtype if starts else np.int64)
             return dynamic_update_slice(x, u, [zero] + list(starts)), 0
         return _batched_dynamic_update_slice(x, u, starts, dstarts, size), 0
 

@@ -56,8 +56,10 @@ from funcnet.optim.wrappers import (ApplyIfFiniteState, InjectHyperparamsState, 
 __all__ = [
     # core
     "GradientTransformation", "EmptyState", "identity", "set_to_zero", "stateless",
-    "apply_updates", "chain", "named_chain", "get", "get_all", "set", "describe", "Schedule",
+    "apply_updates", "chain", "named_chain", "get", "get_all", "describe", "Schedule",
     "ScalarOrSchedule",
+    # ``optim.set`` is public too, but left out of __all__ so that a star-import cannot
+    # shadow the built-in ``set``.
     # transforms
     "scale", "scale_by_learning_rate", "scale_by_schedule", "scale_by_adam", "scale_by_rms",
     "scale_by_stddev", "scale_by_rss", "scale_by_lion", "scale_by_trust_ratio", "trace", "ema",

@@ -40,7 +40,7 @@ from funcnet.optim import _numerics as nx
 
 __all__ = [
     "GradientTransformation", "EmptyState", "identity", "set_to_zero", "stateless",
-    "apply_updates", "chain", "named_chain", "get", "get_all", "set", "describe",
+    "apply_updates", "chain", "named_chain", "get", "get_all", "describe",
     "Schedule", "ScalarOrSchedule",
 ]
 

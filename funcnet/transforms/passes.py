@@ -90,7 +90,9 @@ def fold_constants(graph: Graph) -> Graph:
             outs = out if e.prim.multiple_results else [out]
             for v, x in zip(e.outputs, outs):
                 if getattr(x, "dtype", None) != v.aval.dtype:
-                    x = np.asarray(x, dtype=v.aval.dtype)  # Python scalars are weakly typed
+                    # Python scalars are weakly typed: give the result the graph's dtype
+                    x = x.astype(v.aval.dtype) if hasattr(x, "astype") else np.asarray(
+                        x, dtype=v.aval.dtype)
                 known[id(v)] = x
                 const_vars.append(v)
                 consts.append(x)

@@ -717,8 +717,6 @@ _HOST_CONVERSIONS = {  # funcnet/numpy calls np.asarray on a device array (issue
 
 
 @pytest.mark.parametrize("case", sorted(_HOST_CONVERSIONS))
-@pytest.mark.xfail(strict=False, reason="funcnet.numpy converts a device array with "
-                   "np.asarray (see the location in the case); fix there, then drop this mark")
 def test_numpy_api_takes_device_arrays(target, case):
     backend = _backend(target)
     where, f = _HOST_CONVERSIONS[case]
