@@ -229,4 +229,7 @@ def nonzero(a):
     >>> fnp.nonzero(fnp.array([[0, 3], [5, 0]]))
     (array([0, 1]), array([1, 0]))
     """
-    return tuple(np.nonzero(_concrete_mask(a)))
+    from funcnet.backends.base import get_backend
+
+    backend = get_backend()
+    return tuple(backend.asarray(i) for i in np.nonzero(_concrete_mask(a)))
