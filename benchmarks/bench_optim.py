@@ -14,7 +14,7 @@ embedding (10,078,720 parameters in 19 leaves).  Each row takes (params, state, 
   optax are importable; never a dependency).
 
 Before timing, the rows are checked to produce the same parameters after three steps.
-Run from the repository root::
+Run from the repository root (``FUNCNET_BACKEND=numba`` for the fused backend)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_optim.py
 """
@@ -188,6 +188,7 @@ def main() -> None:
     results = Timer(repeat, min_time).group(timed)
 
     env = environment()
+    env["backend"] = fn.get_backend().name
     if "jax" in sys.modules and "optax" in sys.modules:
         env["jax"], env["optax"] = sys.modules["jax"].__version__, sys.modules["optax"].__version__
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items() if v is not None))

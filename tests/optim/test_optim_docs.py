@@ -37,3 +37,10 @@ def test_all_is_complete_and_importable():
         warmup_cosine_decay_schedule piecewise_constant_schedule join_schedules newton
         newton_cg lbfgs get describe""".split()
     assert set(issue_surface) <= set(optim.__all__)
+
+
+def test_set_is_public_but_not_star_exported():
+    assert ">>>" in (optim.set.__doc__ or "")
+    namespace: dict = {}
+    exec("from funcnet.optim import *", namespace)
+    assert namespace.get("set", set) is set
