@@ -18,7 +18,7 @@ from funcnet.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from funcnet.transforms.jit import jit
 
 from funcnet import debug, lax, numpy, optim, random, testing, tree  # isort: skip  (use the above)
-from funcnet import data  # isort: skip  (uses lax, random and tree)
+from funcnet import data, nn  # isort: skip  (use lax, random and tree)
 from funcnet.debug import debug_nans  # isort: skip
 from funcnet import checkpoint_io, export  # isort: skip  (entry points: they use the above)
 
@@ -27,5 +27,5 @@ __all__ = [
     "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad", "hessian",
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
-    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim",
+    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn",
 ]

@@ -6,13 +6,15 @@ import pytest
 
 import funcnet as fn
 import funcnet.numpy as fnp
-from funcnet import data, debug, lax, optim, random, testing, tree
+from funcnet import data, debug, lax, nn, optim, random, testing, tree
 
 MODULES = {"funcnet": fn, "funcnet.numpy": fnp, "funcnet.numpy.linalg": fnp.linalg,
            "funcnet.numpy.fft": fnp.fft, "funcnet.lax": lax, "funcnet.random": random,
            "funcnet.tree": tree, "funcnet.testing": testing, "funcnet.debug": debug,
            "funcnet.data": data, "funcnet.checkpoint_io": fn.checkpoint_io,
-           "funcnet.export": fn.export, "funcnet.optim": optim}
+           "funcnet.export": fn.export, "funcnet.optim": optim, "funcnet.nn": nn,
+           "funcnet.nn.initializers": nn.initializers, "funcnet.nn.losses": nn.losses,
+           "funcnet.nn.models": nn.models}
 
 # names that are data, types or NumPy's own objects re-exported for convenience
 NOT_FUNCTIONS = {"config", "errors", "backends", "numpy", "lax", "random", "tree", "testing",
