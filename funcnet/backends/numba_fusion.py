@@ -300,6 +300,11 @@ def _emit_eqn(em: _Emitter, e: Eqn, vals: list[str]) -> str:
         return _cast(vals[i], in_dts[i], dt)
 
     def wrap(expr):
+        # Numba computes small integers in 64 bits: cast back (wrapping like NumPy).  Float
+        # operations on operands of one float type already give that type.
+        return expr if out.kind in "bf" else f"{_np_type(out)}({expr})"
+
+    def cast_out(expr):  # library functions: pin the result type
         return expr if out.kind == "b" else f"{_np_type(out)}({expr})"
 
     if name == "convert_element_type":
@@ -342,9 +347,9 @@ def _emit_eqn(em: _Emitter, e: Eqn, vals: list[str]) -> str:
             return {0: one, 1: x, 2: f"({x} * {x})", 3: f"({x} * {x} * {x})",
                     4: f"(({x} * {x}) * ({x} * {x}))", -1: f"({one} / {x})",
                     -2: f"({one} / ({x} * {x}))"}[k]
-        return wrap(f"({args[0]} ** {args[1]})")
+        return cast_out(f"({args[0]} ** {args[1]})")
     if name == "atan2":
-        return wrap(f"math.atan2({args[0]}, {args[1]})")
+        return cast_out(f"math.atan2({args[0]}, {args[1]})")
     if name == "rem":
         return wrap(f"({args[0]} % {args[1]})")
     if name == "floor_divide":
@@ -373,7 +378,7 @@ def _emit_eqn(em: _Emitter, e: Eqn, vals: list[str]) -> str:
         em.helpers.add(fn_)
         return f"{fn_}({args[0]})"
     if name in _MATH:
-        return wrap(f"{_MATH[name]}({args[0]})")
+        return cast_out(f"{_MATH[name]}({args[0]})")
     if name in _SHIFTS:
         bits = out.itemsize * 8
         a, b = args

@@ -121,7 +121,37 @@ def _eqn_expr(e: Eqn, ins: list[str], hoist=None) -> str | None:
         return f"np.ascontiguousarray({ins[0]}[{idx}])" if idx else ins[0]
     if name == "concatenate":
         return f"np.concatenate(({', '.join(ins)},), {p['dimension']})"
+    if name == "gather" and len(ins) == 1:
+        idx = _basic_index(p["spec"])
+        if idx is None:
+            return None
+        return f"as0d({ins[0]}[{idx}])" if out.ndim == 0 else \
+            f"np.ascontiguousarray({ins[0]}[{idx}])"
     return None
+
+
+def _basic_index(spec) -> str | None:
+    """Source text of a static index (slices and integers), or None."""
+    parts = []
+    for entry in spec:
+        if entry[0] == "int":
+            parts.append(str(int(entry[1])))
+        elif entry[0] == "slice":
+            parts.append(":".join("" if v is None else str(int(v)) for v in entry[1:4]))
+        else:
+            return None
+    return ", ".join(parts) + ("," if len(parts) == 1 else "")
+
+
+def _scatter_lines(e: Eqn, ins: list[str], target: str) -> list[str] | None:
+    """``scatter``/``scatter_add`` with a static index: a copy, then one assignment."""
+    if e.prim.name not in ("scatter", "scatter_add") or len(ins) != 2:
+        return None
+    idx = _basic_index(e.params["spec"])
+    if idx is None:
+        return None
+    op = "+=" if e.prim.name == "scatter_add" else "="
+    return [f"{target} = {ins[0]}.copy()", f"{target}[{idx}] {op} {ins[1]}"]
 
 
 def _loop_source(body: Graph, num_consts: int, num_carry: int, length: int,
@@ -214,12 +244,17 @@ def _loop_source(body: Graph, num_consts: int, num_carry: int, length: int,
             continue
         if len(e.outputs) != 1 or not all(_dtype_ok(v.aval.dtype) for v in e.outputs):
             return None
-        expr = _eqn_expr(e, [ref(v) for v in e.inputs], hoist)
-        if expr is None:
-            return None
         counter[0] += 1
-        names[id(e.outputs[0])] = f"t{counter[0]}"
-        body_lines.append(f"t{counter[0]} = {expr}")
+        target = f"t{counter[0]}"
+        ins = [ref(v) for v in e.inputs]
+        stmts = _scatter_lines(e, ins, target)
+        if stmts is None:
+            expr = _eqn_expr(e, ins, hoist)
+            if expr is None:
+                return None
+            stmts = [f"{target} = {expr}"]
+        names[id(e.outputs[0])] = target
+        body_lines.extend(stmts)
     y_vars = graph.outs[num_carry:]
     lines = [f"def kernel({', '.join(params)}):"]
     for j, v in enumerate(y_vars):

@@ -180,12 +180,14 @@ class GraphTracer(Tracer):
 class GraphBuilder:
     """Collects equations and constants while a ``GraphTrace`` records."""
 
-    def __init__(self, record_source: bool = False):
+    def __init__(self, record_source: bool = False, custom_hook=None):
         self.eqns: list[Eqn] = []
         self.const_vars: list[Var] = []
         self.consts: list[Any] = []
         self._const_ids: dict[int, GraphTracer] = {}
         self.record_source = record_source
+        #: records custom_jvp/custom_vjp/checkpoint calls as equations (``jit``)
+        self.custom_hook = custom_hook
 
     def const_tracer(self, trace, val) -> GraphTracer:
         if type(val) in (int, float, bool, complex):
@@ -262,6 +264,12 @@ class GraphTrace(Trace):
         return self.main.global_data.const_tracer(self, val)
 
     lift = pure
+
+    def process_custom(self, kind, fun, rule, tracers, params):
+        hook = self.main.global_data.custom_hook
+        if hook is None:
+            return fun(*tracers)
+        return hook(self, kind, fun, rule, tracers)
 
     def process_primitive(self, prim, tracers, params):
         avals_out = abstract_eval_checked(prim, [t.aval for t in tracers], params)

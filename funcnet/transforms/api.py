@@ -449,9 +449,16 @@ class ShapeDtypeStruct:
         return hash((self.shape, self.dtype))
 
 
-def trace_to_graph(fun: Callable, in_avals: Sequence[ShapedArray]):
-    """Trace flat ``fun`` on abstract inputs; returns ``(graph, out_tree_or_None)``."""
-    builder = GraphBuilder(record_source=True)
+def trace_to_graph(fun: Callable, in_avals: Sequence[ShapedArray], keep_custom: bool = False):
+    """Trace flat ``fun`` on abstract inputs to a ``Graph``.
+
+    With ``keep_custom`` (``jit``), calls of ``custom_jvp``/``custom_vjp``/
+    ``checkpoint`` functions stay single equations that keep their rules.
+    """
+    hook = None
+    if keep_custom:
+        from funcnet.transforms.custom import record_custom_call as hook
+    builder = GraphBuilder(record_source=True, custom_hook=hook)
     with new_main(GraphTrace, builder, dynamic=True) as main:
         trace = main.trace
         ins = [trace.new_arg(a) for a in in_avals]

@@ -77,6 +77,53 @@ def _inline_jvp(impl: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------
+# Keeping custom rules inside jit graphs
+
+custom_call_p = Primitive("custom_call", multiple_results=True)
+custom_call_p.abstract_eval = lambda *avals, kind, fun, rule, call: call.out_avals
+
+
+def _custom_call_impl(*args, kind, fun, rule, call):
+    from funcnet.transforms.jit import compiled_for
+
+    return compiled_for(call)(*args)
+
+
+def _custom_call_jvp(primals, tangents, *, kind, fun, rule, call):
+    # Dispatch to the JVP trace's custom rule, exactly as the original call did.
+    return ad.jvp_flat(lambda *xs: _bind_custom(kind, fun, rule, list(xs), {}), primals,
+                       tangents)
+
+
+def _custom_call_batch(vals, dims, *, kind, fun, rule, call):
+    from funcnet.core.graph import eval_graph
+    from funcnet.transforms.batching import axis_size_of, batch_flat
+
+    return batch_flat(lambda *xs: eval_graph(call, call.consts, xs), vals, dims,
+                      axis_size_of(vals, dims))
+
+
+custom_call_p.impl = _custom_call_impl
+custom_call_p.jvp = _custom_call_jvp
+custom_call_p.batch = _custom_call_batch
+
+
+def record_custom_call(trace, kind, fun, rule, tracers):
+    """``GraphTrace`` hook (under ``jit``): one ``custom_call`` equation that keeps the
+    rule, so ``grad(jit(f))`` uses the custom derivative.  Falls back to inlining
+    when the function closes over values traced by the enclosing ``jit``."""
+    from funcnet.core.graph import closure_convert
+    from funcnet.core.trace import Tracer
+    from funcnet.transforms.api import trace_to_graph
+
+    call = trace_to_graph(fun, [t.aval for t in tracers], keep_custom=True)
+    call, closed = closure_convert(call, lambda c: isinstance(c, Tracer))
+    if closed:
+        return fun(*tracers)
+    return custom_call_p.bind(*tracers, kind=kind, fun=fun, rule=rule, call=call)
+
+
+# ---------------------------------------------------------------------------
 # custom_jvp
 
 

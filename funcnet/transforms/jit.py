@@ -257,7 +257,7 @@ class JittedFunction:
 
         avals = [ShapedArray(s, d if isinstance(d, np.dtype) else get_aval(d(0)).dtype, w)
                  for s, d, w in (_leaf_signature(x) for x in leaves)] if leaves else []
-        graph = trace_to_graph(flat, avals)
+        graph = trace_to_graph(flat, avals, keep_custom=True)
         self.trace_count += 1
         name = getattr(self.fun, "__name__", "function")
         if len(graph.eqns) > LARGE_TRACE:

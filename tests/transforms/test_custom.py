@@ -118,3 +118,19 @@ def test_checkpoint_matches_plain_and_keeps_only_inputs():
     names = [e.prim.name for e in graph.eqns]
     assert names.count("checkpoint_lin") == 1 and "tanh" not in names
     assert fn.remat is fn.checkpoint
+
+
+def test_custom_rules_survive_jit_in_every_order():
+    @fn.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), 2.0 * t[0]))
+    for g in (fn.grad(f), fn.jit(fn.grad(f)), fn.grad(fn.jit(f)), fn.jit(fn.grad(fn.jit(f)))):
+        assert float(g(0.0)) == 2.0
+    c = make_clip_grad()
+    for g in (fn.grad(lambda x: 5.0 * c(x)), fn.grad(fn.jit(lambda x: 5.0 * c(x)))):
+        assert float(g(2.0)) == 1.0
+    graph = fn.jit(lambda x: f(x) * 2.0).lower(1.0)
+    assert [e.prim.name for e in graph.eqns][0] == "custom_call"
+    np.testing.assert_allclose(fn.vmap(fn.jit(f))(np.array([0.0, 1.0])), np.sin([0.0, 1.0]))
