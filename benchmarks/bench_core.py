@@ -221,12 +221,12 @@ def mlp_data(seed: int = 0):
     return params, x, y
 
 
-def funcnet_loss(params, x, y):
+def funcnet_loss(params, x, y, relu=lambda h: fnp.maximum(h, 0.0)):
     h = x
     for i in range(len(SIZES) - 1):
         h = h @ params[f"w{i}"] + params[f"b{i}"]
         if i < len(SIZES) - 2:
-            h = fnp.maximum(h, 0.0)
+            h = relu(h)
     z = h - fn.stop_gradient(fnp.max(h, axis=-1, keepdims=True))
     logp = z - fnp.log(fnp.sum(fnp.exp(z), axis=-1, keepdims=True))
     onehot = (y[:, None] == np.arange(SIZES[-1])).astype(np.float32)
@@ -272,8 +272,10 @@ def bench_mlp(timer: Timer) -> list[dict]:
         assert g1[k].dtype == np.float32, (k, g1[k].dtype)
         assert np.allclose(g1[k], g2[k], rtol=1e-3, atol=1e-5), k
 
+    vg_nn = fn.value_and_grad(lambda p, x, y: funcnet_loss(p, x, y, relu=fn.nn.relu))
     rows = [("hand-written NumPy forward+backward", lambda: numpy_loss_and_grad(params, x, y)),
-            ("funcnet fn.value_and_grad (un-jitted)", lambda: vg(params, x, y))]
+            ("funcnet fn.value_and_grad (un-jitted)", lambda: vg(params, x, y)),
+            ("funcnet, relu = fn.nn.relu (un-jitted)", lambda: vg_nn(params, x, y))]
     if torch is not None:
         tparams = {k: torch.from_numpy(v) for k, v in params.items()}
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)

@@ -287,6 +287,8 @@ def logaddexp(x1, x2):
 
 def _unary(prim, float_only=True):
     def fn(x):
+        if type(x) is _ND and state.eager and (not float_only or x.dtype.kind in "fc"):
+            return prim.bind(x)  # the common eager case: no conversion needed
         x = _float_operand(x) if float_only else as_array(x)
         return prim.bind(x)
 
