@@ -21,11 +21,12 @@ from funcnet import debug, lax, numpy, optim, random, testing, tree  # isort: sk
 from funcnet import data, nn  # isort: skip  (use lax, random and tree)
 from funcnet.debug import debug_nans  # isort: skip
 from funcnet import checkpoint_io, export  # isort: skip  (entry points: they use the above)
+from funcnet import training  # isort: skip  (uses nn, optim, data, checkpoint_io)
 
 __all__ = [
     "backends", "errors", "config", "device_put", "get_backend", "set_backend", "to_numpy",
     "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad", "hessian",
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
-    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn",
+    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn", "training",
 ]

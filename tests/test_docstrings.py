@@ -14,7 +14,8 @@ MODULES = {"funcnet": fn, "funcnet.numpy": fnp, "funcnet.numpy.linalg": fnp.lina
            "funcnet.data": data, "funcnet.checkpoint_io": fn.checkpoint_io,
            "funcnet.export": fn.export, "funcnet.optim": optim, "funcnet.nn": nn,
            "funcnet.nn.initializers": nn.initializers, "funcnet.nn.losses": nn.losses,
-           "funcnet.nn.models": nn.models}
+           "funcnet.nn.models": nn.models, "funcnet.training": fn.training,
+           "funcnet.training.tasks": fn.training.tasks}
 
 # names that are data, types or NumPy's own objects re-exported for convenience
 NOT_FUNCTIONS = {"config", "errors", "backends", "numpy", "lax", "random", "tree", "testing",

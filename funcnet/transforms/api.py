@@ -107,14 +107,19 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
 
     def flat(*xs):
         out = fun(*in_tree.unflatten(xs))
+        aux_leaves = []
         if has_aux:
             out, aux = _split_aux(out, "vjp")
-            out_store["aux"] = aux
+            aux_leaves, out_store["aux_tree"] = pytree.flatten(aux)
         out_leaves, out_tree = pytree.flatten(out)
         out_store["tree"] = out_tree
-        return out_leaves
+        out_store["n"] = len(out_leaves)
+        return out_leaves + aux_leaves  # aux rides along without a cotangent
 
-    out_leaves, f_flat = ad.vjp_flat(flat, leaves)
+    all_leaves, f_all = ad.vjp_flat(flat, leaves)
+    n_out = out_store["n"]
+    out_leaves, aux_vals = all_leaves[:n_out], all_leaves[n_out:]
+    f_flat = lambda cts: f_all(list(cts) + [None] * len(aux_vals))  # noqa: E731
     out_tree = out_store["tree"]
     out_avals = [get_aval(o) for o in out_leaves]
 
@@ -134,7 +139,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
 
     out = out_tree.unflatten(out_leaves)
     if has_aux:
-        return out, vjp_fn, out_store["aux"]
+        return out, vjp_fn, out_store["aux_tree"].unflatten(aux_vals)
     return out, vjp_fn
 
 
@@ -170,8 +175,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
             for i, a in zip(nums, in_tree.unflatten(xs)):
                 full[i] = a
             out = fun(*full, **kwargs)
+            aux_leaves = []
             if has_aux:
-                out, aux_store["aux"] = _split_aux(out, "grad")
+                out, aux = _split_aux(out, "grad")
+                aux_leaves, aux_store["tree"] = pytree.flatten(aux)
             aval = get_aval(out) if not isinstance(out, (tuple, list, dict)) else None
             if aval is None or aval.shape != ():
                 got = (f"an output of shape {aval.shape} and dtype {aval.dtype}" if aval
@@ -182,19 +189,20 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
             if aval.dtype.kind not in "fc":
                 raise TypeError(f"grad requires a floating-point output, but {fname} returned "
                                 f"dtype {aval.dtype}")
-            return [out]
+            # aux values ride along as outputs with no cotangent: they come back as values
+            return [out, *aux_leaves]
 
         try:
-            (ans,), f_vjp = ad.vjp_flat(flat, leaves)
-            (ct,) = [np.ones((), dtype=get_aval(ans).dtype)]
-            cts = f_vjp([ct])
+            (ans, *aux_vals), f_vjp = ad.vjp_flat(flat, leaves)
+            ct = np.ones((), dtype=get_aval(ans).dtype)
+            cts = f_vjp([ct] + [None] * len(aux_vals))
         except Exception as e:
             raise e.with_traceback(filter_traceback(e.__traceback__)) from None
         cts = [ad.zeros_like_aval(get_aval(p)) if c is None else c for c, p in zip(cts, leaves)]
         grads = in_tree.unflatten(cts)
         grads = grads[0] if isinstance(argnums, int) else grads
         if has_aux:
-            return (ans, aux_store["aux"]), grads
+            return (ans, aux_store["tree"].unflatten(aux_vals)), grads
         return ans, grads
 
     return value_and_grad_f

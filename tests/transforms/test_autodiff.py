@@ -241,3 +241,13 @@ def test_vjp_cotangent_shape_checked():
     _, f_vjp = fn.vjp(lambda x: x * 2, np.ones(3))
     with pytest.raises(ValueError, match=r"cotangent leaf 0 has shape \(2,\).*\(3,\)"):
         f_vjp(np.ones(2))
+
+
+def test_aux_outputs_are_values_not_tracers():
+    f = lambda w: (fnp.sum(w * 2), {"y": w * 3})  # noqa: E731
+    (v, aux), g = fn.value_and_grad(f, has_aux=True)(np.ones(3))
+    assert type(aux["y"]) is np.ndarray and np.allclose(aux["y"], 3.0)
+    (v2, aux2), g2 = fn.jit(lambda w: fn.value_and_grad(f, has_aux=True)(w))(np.ones(3))
+    assert np.allclose(aux2["y"], 3.0) and np.allclose(g2, 2.0)
+    out, f_vjp, aux3 = fn.vjp(f, np.ones(3), has_aux=True)
+    assert type(aux3["y"]) is np.ndarray
