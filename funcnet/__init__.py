@@ -28,5 +28,6 @@ __all__ = [
     "use_backend", "stop_gradient", "ShapeDtypeStruct", "eval_shape", "grad", "hessian",
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
-    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn", "training",
+    "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn",
+    "training",
 ]
