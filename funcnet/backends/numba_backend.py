@@ -209,6 +209,42 @@ def compile_kernel(source: str, arg_types: tuple) -> tuple:
 # The backend
 
 
+#: ``auto``: big kernels are compiled serial and parallel, and the faster is kept after
+#: timing both on the first calls; ``always``/``never`` force one.
+PARALLEL = os.environ.get("FUNCNET_NUMBA_PARALLEL", "auto")
+
+
+class Autotuned:
+    """Calls a kernel's serial and parallel versions in turn for the first few calls,
+    then only the faster (minimum time).  On an idle machine the parallel loop wins on
+    big kernels; on a busy one it waits for descheduled threads and the serial one wins."""
+
+    TRIALS = 3
+
+    def __init__(self, serial, parallel):
+        self.versions = [serial, parallel]
+        self.times = [[], []]
+        self.best = None
+
+    def __call__(self, *args):
+        if self.best is not None:
+            return self.best(*args)
+        i = 0 if len(self.times[0]) <= len(self.times[1]) else 1
+        t0 = time.perf_counter()
+        out = self.versions[i](*args)
+        self.times[i].append(time.perf_counter() - t0)
+        if len(self.times[1]) >= self.TRIALS:
+            self.best = self.versions[int(min(self.times[1]) < min(self.times[0]))]
+        return out
+
+    @property
+    def choice(self) -> str | None:
+        """``"serial"``, ``"parallel"``, or None while still timing."""
+        if self.best is None:
+            return None
+        return "parallel" if self.best is self.versions[1] else "serial"
+
+
 class FusedCall:
     """Stands in for a primitive in the rewritten graph: one call of a fused kernel."""
 
@@ -304,14 +340,33 @@ class NumbaBackend(NumpyBackend):
                     producers[id(v)] = e.prim
             if i != g.last:
                 continue
-            spec = kernel_source(g)
+            spec = kernel_source(g, parallel=None if PARALLEL != "never" else False)
             arg_types = static_types(spec.static) + tuple(
                 _predict_arg_type(v, graph, producers) for v in spec.inputs)
-            kernel, secs, how = compile_kernel(spec.source, arg_types)
-            numba_s += secs
-            stats[how] += 1
-            call = FusedCall(functools.partial(kernel, *spec.static) if spec.static else kernel,
-                             len(spec.outputs), spec.label)
+            try:
+                kernel, secs, how = compile_kernel(spec.source, arg_types)
+                numba_s += secs
+                stats[how] += 1
+                run = functools.partial(kernel, *spec.static) if spec.static else kernel
+                if spec.parallel and PARALLEL == "auto":
+                    serial = kernel_source(g, parallel=False)
+                    kernel_s, secs, how = compile_kernel(serial.source, arg_types)
+                    numba_s += secs
+                    stats[how] += 1
+                    run = Autotuned(functools.partial(kernel_s, *serial.static), run)
+            except Exception as exc:  # a bug in a generated kernel must not stop the program
+                log.warning("numba backend: a fused kernel (%s) did not compile (%s: %s); its "
+                            "operations run with NumPy", spec.label, type(exc).__name__,
+                            str(exc).splitlines()[0] if str(exc) else "")
+                members = list(g.eqns) + ([g.reduce] if g.reduce is not None else [])
+                for q in members:
+                    if q.prim.name == "broadcast_in_dim" and any(q is x for x in eqns):
+                        continue
+                    eqns.append(q)
+                    for v in q.outputs:
+                        producers[id(v)] = q.prim
+                continue
+            call = FusedCall(run, len(spec.outputs), spec.label)
             eqns.append(Eqn(call, list(spec.inputs), {}, list(spec.outputs)))
             for v in spec.outputs:
                 producers[id(v)] = call
@@ -326,7 +381,8 @@ class NumbaBackend(NumpyBackend):
         fn_, source = generate(new, kernel_for, self.out_capable, donated, name="_compiled")
         parts = [source]
         for i, spec in enumerate(specs, 1):
-            mode = "parallel" if spec.parallel else "serial"
+            mode = ("parallel and serial, the faster kept" if spec.parallel and PARALLEL == "auto"
+                    else "parallel" if spec.parallel else "serial")
             parts.append(f"\n# --- fused kernel {i} of {len(specs)}: {spec.label} ({mode}) ---\n"
                          + spec.source)
         fn_.source = "\n".join(parts)

@@ -14,7 +14,9 @@ Three steps, used by ``NumbaBackend.compile``:
 2. ``kernel_source(group)`` writes the kernel: dimensions that every operand
    treats alike are merged, so a chain over equal shapes is one flat loop;
    ``prange`` over the outermost dimension when the kernel is big enough
-   (``PARALLEL_MIN_SIZE`` elements), a serial loop below.  Every value is cast
+   (``PARALLEL_MIN_SIZE`` elements), a serial loop below (the backend times both
+   versions of a big kernel on its first calls and keeps the faster: on a busy
+   machine a parallel loop waits for descheduled threads).  Every value is cast
    to the dtype NumPy would compute in, so integer results are bit-identical
    to the NumPy backend's; ``exp``, ``tanh`` and ``logistic`` use the
    vectorisable versions of ``numba_math.py``.
@@ -393,6 +395,27 @@ def _emit_eqn(em: _Emitter, e: Eqn, vals: list[str]) -> str:
     raise NotImplementedError(name)  # pragma: no cover - fusible() rules it out
 
 
+_COSTLY = (set(_MATH) | set(_FAST) | {"pow", "atan2"}) - {"floor", "ceil", "trunc", "round",
+                                                          "sqrt"}
+
+
+def group_cost(group: Group) -> int:
+    """Rough arithmetic per element: 8 per transcendental function, 2 per division or
+    reduction step, 1 per other operation."""
+    cost = 2 if group.reduce is not None else 0
+    for e in group.eqns:
+        name = e.prim.name
+        if name in ("broadcast_in_dim", "stop_gradient"):
+            continue
+        if name in _COSTLY:
+            cost += 8
+        elif name in ("div", "rem", "floor_divide", "sqrt"):
+            cost += 2
+        else:
+            cost += 1
+    return cost
+
+
 def _padded(shape: tuple, ndim: int) -> tuple:
     return (1,) * (ndim - len(shape)) + tuple(shape)
 
@@ -410,8 +433,9 @@ class KernelSpec:
         self.label = label
 
 
-def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
-    """The generated source of ``group``'s kernel (a function called ``kernel``)."""
+def kernel_source(group: Group, parallel: bool | None = None) -> KernelSpec:
+    """The generated source of ``group``'s kernel (a function called ``kernel``): with
+    ``prange`` when ``parallel`` (default: when it has ``PARALLEL_MIN_SIZE`` elements)."""
     S = group.shape
     nd = len(S)
     em = _Emitter(group)
@@ -513,7 +537,10 @@ def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
                 vals.append(load(x))
         value[id(e.outputs[0])] = em.emit(_emit_eqn(em, e, vals))
     size = int(np.prod(S, dtype=np.int64))
-    parallel = size >= PARALLEL_MIN_SIZE
+    if parallel is None:
+        # threads pay off on big kernels with enough arithmetic per element (a cheap
+        # memory-bound chain like ``p - lr * g`` gains little from a second core)
+        parallel = size >= PARALLEL_MIN_SIZE and size * group_cost(group) >= 8 * PARALLEL_MIN_SIZE
     out_shape = tuple(group.outputs[0].aval.shape)
     params = N + (["shp"] if out_shape else [])
     static = tuple(L) + ((out_shape,) if out_shape else ())
@@ -541,9 +568,7 @@ def kernel_source(group: Group, graph_in_vars=frozenset()) -> KernelSpec:
     header = ["import math", "import numpy as np", "from numba import njit, prange",
               "from funcnet.backends.numba_math import as_c, load0"
               + "".join(f", {h}" for h in sorted(em.helpers))]
-    flags = "{'contract'}"
-    deco = (f"@njit(parallel={parallel}, error_model='numpy', fastmath={flags}, cache=True, "
-            "nogil=True)")
+    deco = f"@njit(parallel={parallel}, error_model='numpy', cache=True, nogil=True)"
     source = "\n".join(header + [""] + em.const_lines + ["", "", deco] + lines) + "\n"
     names = [e.prim.name for e in group.eqns if e.prim.name != "broadcast_in_dim"]
     if group.reduce is not None:

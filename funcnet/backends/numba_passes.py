@@ -284,7 +284,7 @@ def _acc_dot_kernel(x_first: bool):
 
 
 def _acc_sum_kernel(c0, qs):
-    return c0 + qs.reshape(-1, qs.shape[-1]).sum(axis=0, dtype=np.float64).astype(qs.dtype)
+    return c0 + qs.reshape(-1, qs.shape[-1]).sum(axis=0)
 
 
 def hoist_accumulators(graph: Graph) -> Graph:

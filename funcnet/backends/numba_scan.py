@@ -1,12 +1,15 @@
 """``lax.scan`` on the Numba backend: the whole loop in one compiled function.
 
 When every equation of the scan's body can be written in Numba (elementwise
-chains and reductions as fused kernels, ``dot_general`` as ``np.dot`` (BLAS),
-``reshape``/``transpose``/``broadcast_in_dim``/``slice``/``concatenate``/
-``full``), the loop over the steps is generated as one ``@njit`` function:
-no Python work per step, which is what makes scans with small per-step work
-fast.  Otherwise the body is compiled like any graph (fused kernels) and
-called from a Python loop that writes the stacked outputs in place.
+chains and reductions as fused serial kernels, ``dot_general`` as ``np.dot``
+(BLAS, one thread while the loop runs), ``reshape``, ``transpose``,
+``broadcast_in_dim``, ``slice``, ``concatenate``, ``full``, and static basic
+indexing through ``gather``/``scatter``/``scatter_add``), the loop over the
+steps is generated as one ``@njit`` function: no Python work per step, which is
+what makes scans with small per-step work fast.  Transposed loop constants are
+copied once before the loop.  Otherwise the body is compiled like any graph
+(fused kernels) and called from a Python loop that writes the stacked outputs
+in place.  (``numba_passes.py`` first moves work out of scans.)
 
 >>> import funcnet as fn, funcnet.numpy as fnp
 >>> from funcnet import lax
@@ -229,7 +232,7 @@ def _loop_source(body: Graph, num_consts: int, num_carry: int, length: int,
                         names[id(v)] = f"t{counter[0]}"
                         body_lines.append(f"t{counter[0]} = {_eqn_expr(e, [ref(e.inputs[0])])}")
                 continue
-            spec = kernel_source(g)
+            spec = kernel_source(g, parallel=False)  # per-step work: serial
             kernel, key = _compile_lazily(compile_kernel, spec.source)
             kname = f"f{len(kernels)}"
             kernels.append((kname, key))
@@ -323,7 +326,7 @@ def _scan_loop(body, num_consts, num_carry, length, reverse):
     from funcnet.backends.numba_backend import compile_kernel
 
     t0 = time.perf_counter()
-    loop = None
+    loop, why = None, "an equation of the body has no Numba translation"
     try:
         made = _loop_source(body, num_consts, num_carry, length, reverse)
         if made is not None:
@@ -331,14 +334,15 @@ def _scan_loop(body, num_consts, num_carry, length, reverse):
             tys = _arg_types(body, num_consts, num_carry, length, body.consts)
             loop, secs, how = compile_kernel(source, tys)
             loop.funcnet_source = source
-    except Exception as exc:  # a body Numba cannot type: run it as a Python loop
-        log.warning("numba scan: falling back to a Python loop (%s: %s)", type(exc).__name__, exc)
+    except Exception as exc:  # a body Numba cannot compile: run it as a Python loop
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.debug("numba scan: falling back to a Python loop (%s)", why)
         loop = None
     cache[key] = loop
     if os.environ.get("FUNCNET_LOG_COMPILES"):
-        log.warning("numba backend: scan %s over %d steps: %s in %.3f s", body.__dict__.get(
-            "name", "body"), length, "one Numba loop" if loop is not None else "a Python loop",
-            time.perf_counter() - t0)
+        how = "one Numba loop" if loop is not None else f"a Python loop ({why})"
+        log.warning("numba backend: scan over %d steps: %s, in %.3f s", length, how,
+                    time.perf_counter() - t0)
     return loop
 
 
