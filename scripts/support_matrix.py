@@ -34,6 +34,9 @@ import funcnet  # noqa: E402
 from funcnet.backends import base as backend_base  # noqa: E402
 from funcnet.core.primitive import Primitive, registry  # noqa: E402
 
+#: the backends this page describes (funcnet's own, whether usable here or not)
+BUILTIN_BACKENDS = ("numpy", "numba", "cupy")
+
 YES, NO, NOT_YET = "✓", "✗", "—"
 
 
@@ -96,8 +99,10 @@ def backend_kernel_names() -> dict[str, tuple[set[str], set[str]] | None]:
     class, so a backend whose library is missing on this machine is still
     described; None when the tables cannot be read here.
     """
-    registered = getattr(backend_base, "registered", None)
-    names = list(registered()) if callable(registered) else list(backend_base._factories)
+    # funcnet's own backends only: a backend registered by user code (e.g. the
+    # "writing a backend" example in docs/backends.md, run in the same test
+    # process) is not part of this page.
+    names = [n for n in backend_base._factories if n in BUILTIN_BACKENDS]
     out: dict[str, tuple[set[str], set[str]] | None] = {}
     for name in names:
         source = backend_base._factories[name]
