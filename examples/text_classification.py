@@ -2,10 +2,12 @@
 
 What it shows: the text tools of ``funcnet.data`` — ``load_text_csv`` (the
 tab-separated SMS Spam Collection), a seeded stratified ``train_test_split``,
-``Tokenizer`` fitted on the training messages only, ``encode_batch`` into padded
-id matrices — and ``nn.models.TextClassifier``: an embedding, then a GRU that
+``Tokenizer`` fitted on the training messages only (after replacing every digit
+by 0, so that unseen phone numbers still map to a known token), ``encode_batch``
+into padded id matrices — and ``nn.models.TextClassifier``: an embedding, then a GRU that
 skips the padding (a mask; its backward pass through time is a hand-written
-``custom_vjp``) or masked self-attention, then a dense layer.  At the end:
+``custom_vjp``) or masked self-attention, then dropout (0.5) and a dense layer,
+trained with AdamW (weight decay 0.05).  At the end:
 accuracy, spam precision/recall, and a few messages classified by the trained
 model.
 
@@ -16,7 +18,7 @@ test set.
 
 Run it::
 
-    python examples/text_classification.py                      # GRU: about 98.9% accuracy
+    python examples/text_classification.py                      # GRU: about 98.7% accuracy
     python examples/text_classification.py --encoder attention
     python examples/text_classification.py --quick              # seconds (smoke test)
 
@@ -46,7 +48,10 @@ def load_sms(root: Path):
                       root / "sms_spam" / "SMSSpamCollection"):
         if candidate.is_file():
             return data.load_text_csv(candidate, classes=("ham", "spam"))
-    raise data.DataNotFoundError(f"SMSSpamCollection not found under {root}")
+    raise data.DataNotFoundError(
+        f"SMSSpamCollection not found under {root} (nor in text/sms_spam/ there). It is one "
+        "tab-separated file, 'label<TAB>text' per line; get it from the UCI Machine Learning "
+        "Repository (dataset 228, 'SMS Spam Collection') and pass its folder with --data.")
 
 
 def normalize_digits(texts):
