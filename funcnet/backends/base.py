@@ -252,3 +252,30 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def _default_backend_name() -> str:
     return os.environ.get("FUNCNET_BACKEND", "numpy")
+
+
+def index_tuple(spec: tuple, arrays) -> tuple:
+    """Rebuild a NumPy index tuple from an indexing primitive's static ``spec`` and
+    its index arrays (``("int", i)``, ``("slice", a, b, c)``, ``("newaxis",)``,
+    ``("array", k)`` entries); shared by every backend's gather/scatter kernels.
+
+    >>> index_tuple((("int", 1), ("slice", None, None, 2)), [])
+    (1, slice(None, None, 2))
+    """
+    out = []
+    for e in spec:
+        kind = e[0]
+        if kind == "int":
+            out.append(e[1])
+        elif kind == "slice":
+            out.append(slice(e[1], e[2], e[3]))
+        elif kind == "newaxis":
+            out.append(None)
+        else:
+            out.append(arrays[e[1]])
+    return tuple(out)
+
+
+def has_advanced_index(spec: tuple) -> bool:
+    """True if ``spec`` contains an index array (advanced indexing)."""
+    return any(e[0] == "array" for e in spec)

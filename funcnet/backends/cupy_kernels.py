@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from funcnet.backends.base import has_advanced_index, index_tuple
 from funcnet.core.aval import result_dtype
 
 # ---------------------------------------------------------------------------
@@ -271,23 +272,8 @@ _BOOL = np.dtype(np.bool_)
 _I64 = np.dtype(np.int64)
 
 
-def _index_tuple(spec, arrays):
-    out = []
-    for e in spec:
-        kind = e[0]
-        if kind == "int":
-            out.append(e[1])
-        elif kind == "slice":
-            out.append(slice(e[1], e[2], e[3]))
-        elif kind == "newaxis":
-            out.append(None)
-        else:
-            out.append(arrays[e[1]])
-    return tuple(out)
 
 
-def _has_advanced(spec) -> bool:
-    return any(e[0] == "array" for e in spec)
 
 
 def _window_count(size, window, stride):
@@ -642,7 +628,7 @@ class _Kit:
     # -- indexing ---------------------------------------------------------------------
 
     def gather(self, x, *arrays, spec):
-        return self.dev(x)[_index_tuple(spec, [self.dev(a) for a in arrays])]
+        return self.dev(x)[index_tuple(spec, [self.dev(a) for a in arrays])]
 
     def scatter(self, mode: str | None) -> Callable:
         cp = self.cp
@@ -651,10 +637,10 @@ class _Kit:
 
         def kernel(x, u, *arrays, spec):
             out = self.dev(x).copy()
-            idx = _index_tuple(spec, [self.dev(a) for a in arrays])
+            idx = index_tuple(spec, [self.dev(a) for a in arrays])
             if mode is None:
                 out[idx] = u if type(u) in _PY_SCALARS else self.dev(u)
-            elif not _has_advanced(spec):
+            elif not has_advanced_index(spec):
                 u = u if type(u) in _PY_SCALARS else self.dev(u)
                 out[idx] = basic_op(out[idx], u)
             else:

@@ -11,26 +11,11 @@ import math
 
 import numpy as np
 
-from funcnet.backends.base import Backend
+from funcnet.backends.base import Backend, has_advanced_index, index_tuple
 
 
-def _index_tuple(spec, arrays):
-    out = []
-    for e in spec:
-        kind = e[0]
-        if kind == "int":
-            out.append(e[1])
-        elif kind == "slice":
-            out.append(slice(e[1], e[2], e[3]))
-        elif kind == "newaxis":
-            out.append(None)
-        else:
-            out.append(arrays[e[1]])
-    return tuple(out)
 
 
-def _has_advanced(spec) -> bool:
-    return any(e[0] == "array" for e in spec)
 
 
 def _logistic(x):
@@ -192,16 +177,16 @@ def _dot_general(a, b, *, dimension_numbers):
 
 
 def _gather(x, *arrays, spec):
-    return np.asarray(x)[_index_tuple(spec, arrays)]
+    return np.asarray(x)[index_tuple(spec, arrays)]
 
 
 def _scatter_with(ufunc):
     def kernel(x, u, *arrays, spec):
         out = np.array(x, copy=True)
-        idx = _index_tuple(spec, arrays)
+        idx = index_tuple(spec, arrays)
         if ufunc is None:
             out[idx] = u
-        elif _has_advanced(spec):
+        elif has_advanced_index(spec):
             ufunc.at(out, idx, u)
         else:
             out[idx] = ufunc(out[idx], u)

@@ -16,28 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from funcnet.backends.base import has_advanced_index as has_advanced
+from funcnet.backends.base import index_tuple
 from funcnet.core.aval import ShapedArray, get_aval
 from funcnet.core.primitive import Primitive
 from funcnet.ops import elementwise as ew
 from funcnet.ops.rules import is_undefined, unbroadcast
 from funcnet.ops.shape import full
 from funcnet.transforms.ad import Zero, instantiate, zeros_like_aval
-
-
-def index_tuple(spec: tuple, arrays) -> tuple:
-    """Rebuild a NumPy index tuple from a spec and its index arrays (used by kernels)."""
-    out = []
-    for e in spec:
-        kind = e[0]
-        if kind == "int":
-            out.append(e[1])
-        elif kind == "slice":
-            out.append(slice(e[1], e[2], e[3]))
-        elif kind == "newaxis":
-            out.append(None)
-        else:
-            out.append(arrays[e[1]])
-    return tuple(out)
 
 
 def indexed_shape(shape: tuple, spec: tuple, index_avals) -> tuple:
@@ -58,10 +44,6 @@ def indexed_shape(shape: tuple, spec: tuple, index_avals) -> tuple:
 
 def _num_arrays(spec) -> int:
     return sum(1 for e in spec if e[0] == "array")
-
-
-def has_advanced(spec) -> bool:
-    return any(e[0] == "array" for e in spec)
 
 
 # ---------------------------------------------------------------------------
