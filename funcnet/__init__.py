@@ -18,6 +18,7 @@ from funcnet.transforms.custom import checkpoint, custom_jvp, custom_vjp, remat
 from funcnet.transforms.jit import jit
 
 from funcnet import debug, lax, numpy, optim, random, testing, tree  # isort: skip  (use the above)
+from funcnet import distributed  # isort: skip  (uses numpy, random and tree)
 from funcnet import data, nn  # isort: skip  (use lax, random and tree)
 from funcnet.debug import debug_nans  # isort: skip
 from funcnet import checkpoint_io, export  # isort: skip  (entry points: they use the above)
@@ -29,5 +30,5 @@ __all__ = [
     "jacfwd", "jacrev", "jvp", "linearize", "make_graph", "value_and_grad", "vjp", "vmap",
     "checkpoint", "custom_jvp", "custom_vjp", "remat", "jit", "lax", "numpy", "random",
     "testing", "tree", "debug", "debug_nans", "checkpoint_io", "export", "data", "optim", "nn",
-    "training",
+    "training", "distributed",
 ]

@@ -188,9 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip the gradient's global norm to NORM")
     g.add_argument("--epochs", type=_positive_int, default=None,
                    help="total number of epochs (default 20; with --resume: train up to this)")
-    g.add_argument("--batch-size", type=_positive_int, default=None, help="default 64")
+    g.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="default 64 (with --distributed: the global batch, shared by the "
+                        "processes)")
     g.add_argument("--seed", type=_nonnegative_int, default=None,
                    help="random seed: initial parameters, example order, dropout (default 0)")
+    g.add_argument("--distributed", action="store_true",
+                   help="data-parallel training across the processes of an MPI job: "
+                        "mpirun -n 4 funcnet train --distributed ... (see docs/distributed.md)")
     g = t.add_argument_group("run directory")
     g.add_argument("--out", default="runs", metavar="DIR",
                    help="parent folder of run directories (default: runs)")
@@ -390,12 +395,32 @@ def _resumed_config(args, config: dict, given: dict) -> dict:
     return {**saved, "epochs": config["epochs"] if "epochs" in given else saved["epochs"]}
 
 
+def _join_job(requested: bool) -> bool:
+    """Join the MPI job for ``--distributed``; refuse to train N copies of one run without it.
+    Returns whether this is the main process."""
+    from funcnet import distributed
+
+    if requested:
+        world = distributed.init()
+        if world.size == 1 and world.is_main:
+            print("funcnet train: --distributed, but no MPI launcher started this process: "
+                  "training in one process (see docs/distributed.md)", file=sys.stderr)
+        return world.is_main
+    if distributed.launched() and distributed.size() > 1:
+        raise UsageError(f"this is one of {distributed.size()} processes of an MPI job: add "
+                         "--distributed to train one model on all of them (without it every "
+                         "process would train alone and write the same run directory)",
+                         "funcnet train")
+    return True
+
+
 def cmd_train(args) -> int:
     import funcnet as fn
-    from funcnet import data, training
+    from funcnet import data, distributed, training
     from funcnet.training import DEFAULT_LEARNING_RATES, tasks
 
-    say = _say(args.quiet)
+    main = _join_job(args.distributed)
+    say = _say(args.quiet or not main)
     config, given = _train_config(args)
     if args.resume:
         config = _resumed_config(args, config, given)
@@ -416,6 +441,8 @@ def cmd_train(args) -> int:
             raise UsageError(f"{run_dir} already holds a run: continue it with --resume, "
                              "replace it with --overwrite, or choose another --name",
                              "funcnet train")
+        if args.distributed:  # the main process's choice (checked above, before it writes)
+            run_dir = distributed.broadcast({"run_dir": run_dir})["run_dir"]
         config["name"] = os.path.basename(run_dir)
     _set_backend(args.backend)
 
@@ -442,7 +469,7 @@ def cmd_train(args) -> int:
                           progress=not (args.no_progress or args.quiet), log=say)
     elapsed = time.perf_counter() - start
     final = result.test_metrics
-    if final is not None:
+    if final is not None and main:
         epochs = result.state.epoch
         print(f"test accuracy {final['accuracy']:.4f} (loss {final['loss']:.4f}, "
               f"{final['count']} examples) after {epochs} epoch{'s' if epochs != 1 else ''} "
@@ -682,6 +709,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     2
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    status = _run(argv)
+    if status != 0:
+        from funcnet import distributed
+
+        world = distributed.joined()
+        if world is not None:  # the other processes would wait for this one forever
+            world.abort(f"funcnet exits with status {status}; aborting the job", status)
+    return status
+
+
+def _run(argv: list) -> int:
     prog = PROG
     try:
         parser = build_parser()

@@ -33,7 +33,7 @@ from funcnet.training.loop import (BEST, CHECKPOINT, CONFIG, METRICS, FitResult,
 from funcnet.training.optimizers import (DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES,
                                          make_optimizer, make_schedule)
 from funcnet.training.metrics import (MetricsLog, classification_metrics, confusion_matrix,
-                                      read_metrics)
+                                      metrics_from_confusion, read_metrics)
 from funcnet.training.report import (plot_confusion, plot_curves, plot_grad_norms,
                                      render_report, write_report)
 from funcnet.training.step import cross_entropy, make_eval_step, make_train_step
@@ -42,7 +42,8 @@ __all__ = [
     "make_train_step", "make_eval_step", "cross_entropy",
     "TrainState", "FitResult", "init_train_state", "train_epoch", "evaluate", "fit",
     "save_checkpoint", "load_checkpoint", "CHECKPOINT", "BEST", "CONFIG", "METRICS",
-    "classification_metrics", "confusion_matrix", "MetricsLog", "read_metrics",
+    "classification_metrics", "confusion_matrix", "metrics_from_confusion", "MetricsLog",
+    "read_metrics",
     "plot_curves", "plot_confusion", "plot_grad_norms", "render_report", "write_report",
     "make_optimizer", "make_schedule", "OPTIMIZERS", "SCHEDULES", "DEFAULT_LEARNING_RATES",
     "tasks",

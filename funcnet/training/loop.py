@@ -44,8 +44,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import funcnet as fn
-from funcnet import checkpoint_io, optim, random
-from funcnet.training.metrics import MetricsLog, classification_metrics
+from funcnet import checkpoint_io, distributed, optim, random
+from funcnet.training.metrics import MetricsLog, confusion_matrix, metrics_from_confusion
 from funcnet.training.step import make_eval_step, make_train_step
 
 __all__ = ["TrainState", "FitResult", "init_train_state", "train_epoch", "evaluate", "fit",
@@ -173,7 +173,10 @@ def evaluate(model, params, model_state, data, *, batch_size: int = 256,
     The model runs in inference mode in batches of ``batch_size``; the last
     batch is padded to the same size (and the padding ignored), so the
     compiled evaluation step is traced once.  ``num_classes`` defaults to the
-    model's number of logits.  Returns :func:`classification_metrics`'s dict
+    model's number of logits.  In a job of several processes
+    (``funcnet.distributed``) each evaluates its share of the examples and
+    the confusion matrices and losses are summed, so every process gets the
+    metrics of the whole set.  Returns :func:`classification_metrics`'s dict
     plus ``loss`` (the mean per-example loss) and ``count``.
 
     >>> import numpy as np
@@ -190,10 +193,13 @@ def evaluate(model, params, model_state, data, *, batch_size: int = 256,
     n = x.shape[0]
     if n == 0:
         raise ValueError("evaluate: no examples to evaluate")
+    processes = distributed.size()
+    if processes > 1:  # each process evaluates its share; the counts are summed
+        x, y = distributed.shard((x, y))
     step = eval_step if eval_step is not None else make_eval_step(model, loss_fn)
-    size = min(batch_size, n)
+    size = max(1, min(batch_size, x.shape[0]))
     predictions, loss_sum = [], 0.0
-    for lo in range(0, n, size):
+    for lo in range(0, x.shape[0], size):
         xb, yb = x[lo:lo + size], y[lo:lo + size]
         real = xb.shape[0]
         logits, losses = step(params, model_state, _pad_to(xb, size), _pad_to(yb, size))
@@ -203,8 +209,15 @@ def evaluate(model, params, model_state, data, *, batch_size: int = 256,
             num_classes = logits.shape[-1]
         predictions.append(np.argmax(logits, axis=-1))
         loss_sum += float(np.sum(losses, dtype=np.float64))
-    metrics = classification_metrics(y, np.concatenate(predictions), num_classes)
-    metrics["loss"] = loss_sum / n
+    if processes > 1:
+        # a process whose share is empty learns the number of classes from the others
+        num_classes = int(distributed.allreduce(np.int64(num_classes or 0), op="max"))
+    predicted = np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
+    counts = confusion_matrix(y, predicted, num_classes)
+    if processes > 1:
+        counts, loss_sum = distributed.allreduce((counts, np.float64(loss_sum)), op="sum")
+    metrics = metrics_from_confusion(counts)
+    metrics["loss"] = float(loss_sum) / n
     metrics["count"] = n
     return metrics
 
@@ -250,6 +263,14 @@ def train_epoch(step: Callable, state: TrainState, data, batch_size: int, *,
     ``seconds`` and ``examples_per_second``.  With ``progress=True`` a tqdm
     bar shows the throughput, the running loss and accuracy.
 
+    In a job of several processes (``funcnet.distributed``) ``batch_size`` is
+    the global batch: every process draws the same order, and each takes every
+    ``size``-th example of each batch (``distributed.shard``), so the processes
+    together see exactly the batches of the one-process run; the step (see
+    :func:`make_train_step`) averages the gradients.  A last batch with fewer
+    examples than processes is skipped.  The metrics are those of the whole
+    batches, the same on every process.
+
     >>> import numpy as np
     >>> from funcnet import nn, optim, random, training
     >>> model, tx = nn.models.MLP((8,), num_classes=2), optim.sgd(0.1)
@@ -271,11 +292,18 @@ def train_epoch(step: Callable, state: TrainState, data, batch_size: int, *,
     layer_totals: dict[str, float] = {}
     seen = 0
     start = time.perf_counter()
+    processes = distributed.size()
+    if processes > 1:  # each process draws its own dropout masks
+        model_key = random.fold_in(model_key, distributed.rank())
     try:
         for i, (xb, yb) in enumerate(fdata.batches(order_key, (x, y), batch_size)):
+            b = int(xb.shape[0])  # the examples of the whole step, on every process together
+            if processes > 1:
+                if b < processes:  # too few to give every process one: the epoch ends here
+                    break
+                xb, yb = distributed.shard((xb, yb))
             params, model_state, opt_state, m = step(params, model_state, opt_state, (xb, yb),
                                                      random.fold_in(model_key, i))
-            b = int(xb.shape[0])
             seen += b
             step_count += 1
             for name in totals:
@@ -338,6 +366,14 @@ def fit(model, tx: optim.GradientTransformation, train_data, test_data=None, *,
       receives one summary line per epoch.
     - ``report``: write ``curves.png`` and ``report.html`` at the end
       (needs matplotlib; skipped with a message without it).
+    - several processes (``mpirun -n 4 ...``, see ``funcnet.distributed``):
+      the same call on every process trains one model data-parallel.
+      ``batch_size`` is the global batch (see :func:`train_epoch`), the
+      processes start from the main process's state (:func:`broadcast
+      <funcnet.distributed.broadcast>`, also after ``resume``), evaluation is
+      shared, and only the main process logs, shows progress and writes
+      ``run_dir`` (checkpoints atomically).  A checkpoint does not depend on
+      the number of processes: a run can resume with a different number.
 
     Returns a :class:`FitResult`.
 
@@ -363,14 +399,16 @@ def fit(model, tx: optim.GradientTransformation, train_data, test_data=None, *,
     if test_data is not None:
         test_data = tuple(np.asarray(fn.to_numpy(a)) for a in test_data)
     key = random.key(seed) if key is None else key
-    say = log if log is not None else (lambda *_: None)
+    main = distributed.is_main()
+    say = log if log is not None and main else (lambda *_: None)
+    progress = progress and main
 
     input_shape = (-1,) + tuple(x_train.shape[1:])
     state = init_train_state(model, tx, input_shape, key)
     run_dir = os.fspath(run_dir) if run_dir is not None else None
     history: list[dict] = []
     metrics_log = None
-    if run_dir is not None:
+    if run_dir is not None and main:
         os.makedirs(run_dir, exist_ok=True)
         metrics_log = MetricsLog(os.path.join(run_dir, METRICS))
         if resume:
@@ -386,9 +424,12 @@ def fit(model, tx: optim.GradientTransformation, train_data, test_data=None, *,
         full_config.setdefault("seed", seed)
         full_config.setdefault("model_description", repr(model))
         full_config.setdefault("backend", fn.get_backend().name)
+        full_config["processes"] = distributed.size()
         _write_json(os.path.join(run_dir, CONFIG), full_config)
-    elif resume:
+    elif resume and run_dir is None:
         raise ValueError("fit: resume=True needs the run_dir of the run to resume")
+    if distributed.size() > 1:  # every process starts from the main process's state
+        state = distributed.broadcast(state)
 
     step = make_train_step(model, tx, loss_fn)
     eval_step = make_eval_step(model, loss_fn)
@@ -408,7 +449,7 @@ def fit(model, tx: optim.GradientTransformation, train_data, test_data=None, *,
             record.update({f"test_{k}": v for k, v in test_metrics.items() if k != "count"})
         history.append(record)
         say(_format_epoch(record, epochs))
-        if run_dir is not None:
+        if metrics_log is not None:  # the main process writes the files
             metrics_log.write(record)
             save_checkpoint(os.path.join(run_dir, CHECKPOINT), state)
             accuracy = record.get("test_accuracy")
@@ -418,7 +459,7 @@ def fit(model, tx: optim.GradientTransformation, train_data, test_data=None, *,
     if test_metrics is None and test_data is not None and state.epoch > 0:
         test_metrics = evaluate(model, state.params, state.model_state, test_data,
                                 batch_size=eval_batch_size, eval_step=eval_step)
-    if run_dir is not None and report:
+    if metrics_log is not None and report:
         from funcnet.training.report import write_report
 
         write_report(run_dir, class_names=class_names, log=say)

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "classification_metrics", "MetricsLog", "read_metrics"]
+__all__ = ["confusion_matrix", "classification_metrics", "metrics_from_confusion", "MetricsLog",
+           "read_metrics"]
 
 
 def _labels(values, name: str) -> np.ndarray:
@@ -86,7 +87,19 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None) -> di
     >>> m["accuracy"], m["precision"], m["recall"], m["confusion"]
     (0.75, [1.0, 0.6666666666666666], [0.5, 1.0], [[1, 1], [0, 2]])
     """
-    cm = confusion_matrix(y_true, y_pred, num_classes)
+    return metrics_from_confusion(confusion_matrix(y_true, y_pred, num_classes))
+
+
+def metrics_from_confusion(cm) -> dict:
+    """:func:`classification_metrics` computed from a confusion matrix ``cm`` (true class
+    by predicted class) -- e.g. the sum of the confusion matrices of several shards.
+
+    >>> import numpy as np
+    >>> from funcnet.training import metrics_from_confusion
+    >>> metrics_from_confusion(np.array([[1, 1], [0, 2]]))["accuracy"]
+    0.75
+    """
+    cm = np.asarray(cm)
     total = int(cm.sum())
     correct = int(np.trace(cm))
     tp = np.diag(cm).astype(np.float64)

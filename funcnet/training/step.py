@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 import funcnet as fn
 import funcnet.numpy as fnp
-from funcnet import nn, optim
+from funcnet import distributed, nn, optim
 
 __all__ = ["cross_entropy", "make_train_step", "make_eval_step"]
 
@@ -61,8 +61,28 @@ def _accuracy(logits, labels):
     return fnp.mean(hits.astype(logits.dtype))
 
 
+def _average_across_processes(grads, model_state, loss, accuracy, count: int):
+    """Example-weighted means over every process's batch, in one allreduce per dtype.
+
+    Each process's batch mean is weighted by its example count, so the result
+    is the mean over the union of the batches even when their sizes differ.
+    The model state's floating leaves (BatchNorm statistics) are averaged the
+    same way, which keeps every process's copy identical.
+    """
+    n = fnp.asarray(count, dtype=loss.dtype)
+    inexact = lambda v: fnp.issubdtype(fnp.result_type(v), fnp.inexact)
+    weighted = fn.tree.map(lambda v: v * n if inexact(v) else None, (grads, model_state))
+    total = distributed.allreduce((weighted, loss * n, accuracy * n, n), op="sum")
+    (grads_sum, state_sum), loss_sum, accuracy_sum, n_sum = total
+    grads = fn.tree.map(lambda v: v / n_sum, grads_sum)
+    model_state = fn.tree.map(lambda mine, v: mine if v is None else v / n_sum, model_state,
+                              state_sum)
+    return grads, model_state, loss_sum / n_sum, accuracy_sum / n_sum
+
+
 def make_train_step(model, tx: optim.GradientTransformation,
-                    loss_fn: Callable | None = None, *, jit: bool = True) -> Callable:
+                    loss_fn: Callable | None = None, *, jit: bool = True,
+                    average_across_processes: bool | None = None) -> Callable:
     """A compiled training step for ``model`` (an ``nn`` layer) and the optimizer ``tx``.
 
     ``loss_fn(logits, labels) -> scalar`` defaults to :func:`cross_entropy`.
@@ -72,6 +92,14 @@ def make_train_step(model, tx: optim.GradientTransformation,
     the loss, applies ``tx`` and reports ``loss``, ``accuracy`` (for class
     logits), ``grad_norm`` and ``grad_norms`` (per layer) as 0-d arrays.
     ``jit=False`` returns the plain Python function (for debugging).
+
+    Data-parallel training (``funcnet.distributed``): with
+    ``average_across_processes`` (default: when the job has more than one
+    process) each process passes its own share of the batch, and the step
+    averages the gradients -- weighted by each share's size, so the result is
+    the gradient of the whole batch -- together with the loss, the accuracy
+    and the model state's floating leaves, in one allreduce per dtype.
+    Every process then applies the same update.
 
     >>> import numpy as np
     >>> from funcnet import nn, optim, random, training
@@ -85,6 +113,8 @@ def make_train_step(model, tx: optim.GradientTransformation,
     (['mean', 'var'], True)
     """
     loss_of = cross_entropy if loss_fn is None else loss_fn
+    average = (distributed.size() > 1 if average_across_processes is None
+               else average_across_processes)
 
     def objective(params, model_state, x, y, key):
         logits, new_state = model.apply_with_state(params, x, state=model_state, key=key,
@@ -99,9 +129,13 @@ def make_train_step(model, tx: optim.GradientTransformation,
     def step(params, model_state, opt_state, batch, key):
         x, y = batch
         (loss, (new_state, logits)), grads = value_and_grad(params, model_state, x, y, key)
+        accuracy = _accuracy(logits, y)
+        if average:
+            grads, new_state, loss, accuracy = _average_across_processes(
+                grads, new_state, loss, accuracy, fnp.shape(x)[0])
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optim.apply_updates(params, updates)
-        metrics = {"loss": loss, "accuracy": _accuracy(logits, y),
+        metrics = {"loss": loss, "accuracy": accuracy,
                    "grad_norm": nn.global_norm(grads),
                    "grad_norms": nn.grad_norms(grads, per="layer")}
         return params, new_state, opt_state, metrics
