@@ -48,6 +48,10 @@ class Primitive:
         self.differentiable = True
         #: has a side effect (printing): never removed, merged or folded by graph passes
         self.effectful = False
+        #: its kernel works on its operands as one flat buffer per dtype (a collective):
+        #: compiled code may have the operands' producers write straight into such a buffer
+        #: and then calls the kernel with ``packed=True`` (see ``backends/codegen.py``)
+        self.packs_operands = False
         registry[name] = self
 
     def bind(self, *args: Any, **params: Any):

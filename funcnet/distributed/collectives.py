@@ -181,11 +181,31 @@ def _divide(xp, buf, count: int):
     return (xp.sign(buf) * (xp.abs(buf) // count)).astype(buf.dtype)
 
 
-def reduce_arrays(w: World, arrays: list, op: str, paths: tuple, check: bool = True) -> list:
+def _packed_buffer(arrays, idx, dtype):
+    """The one buffer whose consecutive slices the arrays ``idx`` are, or None."""
+    base = arrays[idx[0]].base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or base.dtype != dtype \
+            or not base.flags.c_contiguous or not base.flags.writeable:
+        return None
+    address = base.__array_interface__["data"][0]
+    for i in idx:
+        a = arrays[i]
+        if a.base is not base or not a.flags.c_contiguous \
+                or a.__array_interface__["data"][0] != address:
+            return None
+        address += a.nbytes
+    return base if address == base.__array_interface__["data"][0] + base.nbytes else None
+
+
+def reduce_arrays(w: World, arrays: list, op: str, paths: tuple, check: bool = True,
+                  packed: bool = False) -> list:
     """``allreduce`` of a flat list of arrays in world ``w`` (the kernel of ``allreduce_p``).
 
     One collective per dtype; ``paths`` name the arrays in error messages.
-    Returns new arrays (never the inputs).
+    Returns new arrays (never the inputs) -- except with ``packed=True``,
+    which compiled code passes when it has made the arrays of a dtype
+    consecutive slices of one buffer that nothing else uses: that buffer is
+    then reduced in place, without a copy.
 
     >>> import numpy as np
     >>> from funcnet.distributed import World
@@ -208,7 +228,9 @@ def reduce_arrays(w: World, arrays: list, op: str, paths: tuple, check: bool = T
     out: list[Any] = [None] * len(arrays)
     for dtype, idx in _groups(arrays, paths, op, what).items():
         wire = _wire_dtype(dtype)
-        buf = _pack(xp, arrays, idx, wire)
+        buf = _packed_buffer(arrays, idx, wire) if packed and xp is np else None
+        if buf is None:
+            buf = _pack(xp, arrays, idx, wire)
         if buf.size:
             with w.collective(f"{what} of {len(idx)} {dtype} arrays ({buf.size} values)"):
                 transport.allreduce(buf, op)
@@ -223,9 +245,10 @@ def reduce_arrays(w: World, arrays: list, op: str, paths: tuple, check: bool = T
 
 allreduce_p = Primitive("allreduce", multiple_results=True)
 allreduce_p.effectful = True  # a collective: never removed, merged or folded by graph passes
+allreduce_p.packs_operands = True  # compiled code may hand it one buffer per dtype
 allreduce_p.abstract_eval = lambda *avals, op, paths, check: list(avals)
-allreduce_p.impl = lambda *arrays, op, paths, check: reduce_arrays(init(), list(arrays), op,
-                                                                   paths, check)
+allreduce_p.impl = lambda *arrays, op, paths, check, packed=False: reduce_arrays(
+    init(), list(arrays), op, paths, check, packed)
 
 
 def _allreduce_jvp(primals, tangents, *, op, paths, check):
@@ -319,14 +342,15 @@ def broadcast(tree: Any, root: int = 0) -> Any:
         xp = np
     arrays = {i: xp.asarray(x) for i, (_, x) in enumerate(pairs)
               if hasattr(x, "shape") and hasattr(x, "dtype")}
-    described = _signature([paths[i] for i in arrays], list(arrays.values()))
     values = {i: x for i, (_, x) in enumerate(pairs) if i not in arrays}
+    # arrays by dtype and shape; other leaves (sent with this description) by their type
+    described = tuple(_signature([paths[i]], [arrays[i]])[0] if i in arrays
+                      else (paths[i], type(values[i]).__name__, ()) for i in range(len(pairs)))
     what = f"broadcast(root={root})"
     with w.collective(what):
         root_described, root_values = w.comm.bcast(
             (described, values) if w.rank == root else None, root=root)
-    differs = np.array([int(root_described != described or root_values.keys() != values.keys())],
-                       dtype=np.int64)
+    differs = np.array([int(root_described != described)], dtype=np.int64)
     with w.collective(what):
         w.comm.Allreduce(_mpi().IN_PLACE, differs, op=_mpi().MAX)
     if differs[0]:

@@ -208,11 +208,11 @@ def init(*, timeout: float | None = None, abort_on_error: bool = True) -> World:
         return _world
     try:
         from mpi4py import MPI
-    except ImportError:
+    except (ImportError, RuntimeError, OSError) as e:  # not installed, or no MPI library
         raise DistributedError(
-            "this process was started by an MPI launcher, but mpi4py is not installed: "
-            "pip install 'funcnet[mpi]' (it needs an MPI library such as Open MPI; see "
-            "docs/distributed.md)") from None
+            f"this process was started by an MPI launcher, but mpi4py cannot be used ({e}): "
+            "pip install 'funcnet[mpi]' with an MPI library such as Open MPI installed; see "
+            "docs/distributed.md") from None
     w = World(MPI.COMM_WORLD, _timeout_from_environment() if timeout is None else timeout)
     if w.size > 1:
         if abort_on_error:
