@@ -414,43 +414,64 @@ def _join_job(requested: bool) -> bool:
     return True
 
 
-def cmd_train(args) -> int:
-    import funcnet as fn
-    from funcnet import data, distributed, training
+def _run_settings(args, config: dict, given: dict) -> tuple[dict, str]:
+    """The configuration and run directory of a new run (checked), or of the run to resume."""
+    from funcnet import training
     from funcnet.training import DEFAULT_LEARNING_RATES, tasks
 
+    if args.resume:
+        return _resumed_config(args, config, given), os.path.join(args.out, args.name)
+    kind = tasks.DATASETS[config["dataset"]]
+    if config["model"] is None:
+        config["model"] = tasks.default_model(config["dataset"])
+    elif kind not in tasks.MODELS[config["model"]]:
+        fits = " or ".join(m for m, kinds in tasks.MODELS.items() if kind in kinds)
+        raise UsageError(f"--model {config['model']} does not fit --dataset "
+                         f"{config['dataset']} ({kind} input); use {fits}", "funcnet train")
+    if config["lr"] is None:
+        config["lr"] = DEFAULT_LEARNING_RATES[config["optimizer"]]
+    run_dir = _new_run_dir(args.out, args.name, f"{config['dataset']}-{config['model']}")
+    if not args.overwrite and any(os.path.exists(os.path.join(run_dir, f))
+                                  for f in (training.CONFIG, training.CHECKPOINT)):
+        raise UsageError(f"{run_dir} already holds a run: continue it with --resume, "
+                         "replace it with --overwrite, or choose another --name",
+                         "funcnet train")
+    config["name"] = os.path.basename(run_dir)
+    return config, run_dir
+
+
+def cmd_train(args) -> int:
+    import funcnet as fn
+    from funcnet import distributed, training
+    from funcnet.training import tasks
+
+    _set_backend(args.backend)  # before joining the job: each process then picks its GPU
     main = _join_job(args.distributed)
     say = _say(args.quiet or not main)
     config, given = _train_config(args)
-    if args.resume:
-        config = _resumed_config(args, config, given)
-        run_dir = os.path.join(args.out, args.name)
+    if distributed.size() > 1:  # the main process reads and checks the run directory
+        outcome = None
+        if main:
+            try:
+                outcome = ("ok", _run_settings(args, config, given))
+            except (UsageError, OSError, ValueError) as e:
+                outcome = (type(e).__name__, str(e))
+        kind, value = distributed.broadcast_object(outcome)
+        if kind != "ok":  # every process stops with the main process's error
+            error = (UsageError(value, "funcnet train") if kind == "UsageError"
+                     else ValueError(value) if kind == "ValueError" else OSError(value))
+            if not main:  # the main process prints it
+                error.reported_by_main = True
+            raise error
+        config, run_dir = value
     else:
-        kind = tasks.DATASETS[config["dataset"]]
-        if config["model"] is None:
-            config["model"] = tasks.default_model(config["dataset"])
-        elif kind not in tasks.MODELS[config["model"]]:
-            fits = " or ".join(m for m, kinds in tasks.MODELS.items() if kind in kinds)
-            raise UsageError(f"--model {config['model']} does not fit --dataset "
-                             f"{config['dataset']} ({kind} input); use {fits}", "funcnet train")
-        if config["lr"] is None:
-            config["lr"] = DEFAULT_LEARNING_RATES[config["optimizer"]]
-        run_dir = _new_run_dir(args.out, args.name, f"{config['dataset']}-{config['model']}")
-        if not args.overwrite and any(os.path.exists(os.path.join(run_dir, f))
-                                      for f in (training.CONFIG, training.CHECKPOINT)):
-            raise UsageError(f"{run_dir} already holds a run: continue it with --resume, "
-                             "replace it with --overwrite, or choose another --name",
-                             "funcnet train")
-        if args.distributed:  # the main process's choice (checked above, before it writes)
-            run_dir = distributed.broadcast({"run_dir": run_dir})["run_dir"]
-        config["name"] = os.path.basename(run_dir)
-    _set_backend(args.backend)
+        config, run_dir = _run_settings(args, config, given)
 
     start = time.perf_counter()
     data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
     task = tasks.load_task(config["dataset"], data_dir, config["limit"],
                            spec=config["task"] if args.resume else None)
-    steps = data.num_batches(len(task.y_train), config["batch_size"])
+    steps = training.steps_per_epoch(len(task.y_train), config["batch_size"])
     config.update(task=task.spec, classes=task.classes, steps_per_epoch=steps,
                   model_input_shape=list(task.x_train.shape[1:]), data_dir=data_dir,
                   backend=fn.get_backend().name, funcnet_version=fn.__version__,
@@ -715,8 +736,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         world = distributed.joined()
         if world is not None:  # the other processes would wait for this one forever
+            if _MAIN_REPORTS[0] and not world.is_main:
+                time.sleep(10)  # the main process prints the error and ends the job first
             world.abort(f"funcnet exits with status {status}; aborting the job", status)
     return status
+
+
+#: set when this process stops with an error that the main process reports
+_MAIN_REPORTS = [False]
 
 
 def _run(argv: list) -> int:
@@ -738,6 +765,9 @@ def _run(argv: list) -> int:
         args.argv = argv
         return _COMMANDS[args.command](args)
     except UsageError as e:
+        if getattr(e, "reported_by_main", False):  # the main process prints it
+            _MAIN_REPORTS[0] = True
+            return 2
         hint = e.prog if e.prog.startswith(PROG) else PROG
         print(f"{e.prog}: error: {_one_line(e)} (see '{hint} --help')", file=sys.stderr)
         return 2
@@ -745,6 +775,9 @@ def _run(argv: list) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        if getattr(e, "reported_by_main", False):
+            _MAIN_REPORTS[0] = True
+            return 1
         if os.environ.get("FUNCNET_TRACEBACK", "").lower() == "full":
             raise
         from funcnet.backends import BackendUnavailable

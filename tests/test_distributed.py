@@ -241,6 +241,15 @@ def test_funcnet_train_distributed_follows_one_process_and_resumes(tmp_path):
 
 
 @needs_mpi
+def test_the_main_process_checks_the_run_and_reports_once(tmp_path):
+    done, seconds = mpirun(2, [sys.executable, "-m", "funcnet", "train", "--distributed",
+                               "--resume", "--name", "missing", "--out", str(tmp_path)])
+    assert done.returncode != 0
+    assert done.stderr.count("cannot resume") == 1, done.stderr
+    assert seconds < 60
+
+
+@needs_mpi
 def test_train_under_a_launcher_needs_the_distributed_flag(tmp_path):
     done, seconds = mpirun(2, [sys.executable, "-m", "funcnet", "train", "--epochs", "1",
                                "--out", str(tmp_path)])

@@ -9,6 +9,7 @@ gradients inside the step.
 - :func:`allreduce` -- a pytree reduced across processes, one collective
   per dtype, inside ``jit``/``grad``/``vmap`` too;
 - :func:`broadcast` -- root's pytree on every process (initial parameters);
+  :func:`broadcast_object` -- a small Python object (a configuration);
 - :func:`shard` -- this process's share of every epoch's permutation.
 
 Without a launcher there is one process and every call is a cheap no-op,
@@ -22,12 +23,13 @@ so the same script runs unchanged.  ``funcnet train --distributed`` and
 [1.0, 1.0, 1.0]
 """
 
-from funcnet.distributed.collectives import allreduce, allreduce_p, broadcast
+from funcnet.distributed.collectives import (allreduce, allreduce_p, broadcast,
+                                             broadcast_object)
 from funcnet.distributed.runtime import (LAUNCHER_VARIABLES, DistributedError, World, abort,
                                          barrier, init, is_main, joined, launched, rank, size,
                                          world)
 from funcnet.distributed.sharding import shard
 
 __all__ = ["init", "world", "rank", "size", "is_main", "barrier", "abort", "joined", "launched",
-           "allreduce", "broadcast", "shard", "World", "DistributedError", "allreduce_p",
-           "LAUNCHER_VARIABLES"]
+           "allreduce", "broadcast", "broadcast_object", "shard", "World", "DistributedError",
+           "allreduce_p", "LAUNCHER_VARIABLES"]

@@ -40,7 +40,7 @@ from funcnet.distributed.runtime import DistributedError, World, init
 from funcnet.distributed.transports import OPS, is_cupy_array, transport_for
 from funcnet.transforms import ad
 
-__all__ = ["allreduce", "broadcast", "allreduce_p", "reduce_arrays"]
+__all__ = ["allreduce", "broadcast", "broadcast_object", "allreduce_p", "reduce_arrays"]
 
 _transports: dict = {}
 _hashes: dict = {}
@@ -373,3 +373,19 @@ def broadcast(tree: Any, root: int = 0) -> Any:
         leaves[i] = buf[offset:offset + n].view(a.dtype).reshape(a.shape) if n else a.copy()
         offset += n
     return fn.tree.unflatten(treedef, leaves)
+
+
+def broadcast_object(obj: Any, root: int = 0) -> Any:
+    """``root``'s ``obj`` on every process: a small picklable Python object (a
+    configuration, a path, a message) that only ``root`` computed -- the other
+    processes may pass anything (``None``).  Arrays belong in :func:`broadcast`.
+
+    >>> from funcnet import distributed
+    >>> distributed.broadcast_object({"run_dir": "runs/a"})
+    {'run_dir': 'runs/a'}
+    """
+    w = init()
+    if w.size == 1:
+        return obj
+    with w.collective(f"broadcast_object(root={root})"):
+        return w.comm.bcast(obj if w.rank == root else None, root=root)

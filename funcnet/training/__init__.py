@@ -29,7 +29,7 @@ True
 from funcnet.training import tasks
 from funcnet.training.loop import (BEST, CHECKPOINT, CONFIG, METRICS, FitResult, TrainState,
                                    evaluate, fit, init_train_state, load_checkpoint,
-                                   save_checkpoint, train_epoch)
+                                   save_checkpoint, steps_per_epoch, train_epoch)
 from funcnet.training.optimizers import (DEFAULT_LEARNING_RATES, OPTIMIZERS, SCHEDULES,
                                          make_optimizer, make_schedule)
 from funcnet.training.metrics import (MetricsLog, classification_metrics, confusion_matrix,
@@ -40,7 +40,8 @@ from funcnet.training.step import cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "make_train_step", "make_eval_step", "cross_entropy",
-    "TrainState", "FitResult", "init_train_state", "train_epoch", "evaluate", "fit",
+    "TrainState", "FitResult", "init_train_state", "train_epoch", "steps_per_epoch", "evaluate",
+    "fit",
     "save_checkpoint", "load_checkpoint", "CHECKPOINT", "BEST", "CONFIG", "METRICS",
     "classification_metrics", "confusion_matrix", "metrics_from_confusion", "MetricsLog",
     "read_metrics",

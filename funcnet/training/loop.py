@@ -48,7 +48,8 @@ from funcnet import checkpoint_io, distributed, optim, random
 from funcnet.training.metrics import MetricsLog, confusion_matrix, metrics_from_confusion
 from funcnet.training.step import make_eval_step, make_train_step
 
-__all__ = ["TrainState", "FitResult", "init_train_state", "train_epoch", "evaluate", "fit",
+__all__ = ["TrainState", "FitResult", "init_train_state", "train_epoch", "steps_per_epoch",
+           "evaluate", "fit",
            "save_checkpoint", "load_checkpoint", "CHECKPOINT", "BEST", "CONFIG", "METRICS"]
 
 CHECKPOINT = "checkpoint.npz"
@@ -250,6 +251,24 @@ class _Progress:
             self.bar.close()
 
 
+def steps_per_epoch(n: int, batch_size: int, processes: int | None = None) -> int:
+    """The optimizer steps of one epoch over ``n`` examples: one per batch of
+    ``batch_size``, less a last batch with fewer examples than ``processes``
+    (default: the job's), which a data-parallel epoch skips (:func:`train_epoch`).
+
+    >>> from funcnet import training
+    >>> training.steps_per_epoch(100, 32), training.steps_per_epoch(97, 32, processes=2)
+    (4, 3)
+    """
+    processes = distributed.size() if processes is None else processes
+    if batch_size < processes:
+        raise ValueError(f"batch_size {batch_size} is smaller than the {processes} processes: "
+                         f"each batch is shared by the processes, so it needs at least one "
+                         f"example for each")
+    full, last = divmod(int(n), int(batch_size))
+    return full + (1 if last >= max(processes, 1) else 0)
+
+
 def train_epoch(step: Callable, state: TrainState, data, batch_size: int, *,
                 progress: bool = False, desc: str = "train") -> tuple[TrainState, dict]:
     """One pass over ``data = (x, y)`` in a random order: returns the new state and the
@@ -284,6 +303,7 @@ def train_epoch(step: Callable, state: TrainState, data, batch_size: int, *,
 
     x, y = data
     n = int(np.shape(x)[0])
+    steps_per_epoch(n, batch_size)  # checks that every process gets examples
     next_key, order_key, model_key = random.split(state.key, 3)
     bar = _Progress(n, desc, progress)
     params, model_state, opt_state, step_count = (state.params, state.model_state,

@@ -286,3 +286,14 @@ def test_fit_follows_the_one_process_run_and_resumes_with_another_count(tmp_path
     if distributed.is_main():
         records = training.read_metrics(shared + "/two/metrics.jsonl")
         assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+
+
+def test_broadcast_object_and_too_small_batches():
+    w = distributed.world()
+    assert distributed.broadcast_object({"run": "a"} if w.is_main else None) == {"run": "a"}
+    x = np.zeros((6, 2), np.float32)
+    y = np.zeros(6, np.int64)
+    with pytest.raises(ValueError, match="batch_size 1 is smaller than the 2 processes"):
+        training.fit(nn.models.MLP((4,), num_classes=2), optim.sgd(0.1), (x, y), epochs=1,
+                     batch_size=1, progress=False, log=None)
+    assert training.steps_per_epoch(7, 3) == 2  # the last batch of one example is skipped
