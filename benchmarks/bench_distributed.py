@@ -22,7 +22,9 @@ shapes of a wide MLP) holding 25,000,000 values.  Rows, in the same job:
   ``jit(lambda g, n: map(g * n))``.  In compiled code the weighting kernels
   write straight into one buffer and the collective reduces it in place;
 - ``NumPy + mpi4py by hand``: the same weighting written into slices of one
-  preallocated buffer, then ``Allreduce`` in place, minus the weighting.
+  preallocated buffer, then ``Allreduce`` in place, minus the weighting;
+- PyTorch's ``torch.distributed.all_reduce`` (gloo backend, CPU) on one
+  25M float32 tensor, when PyTorch is installed (it is never a dependency).
 
 (b) **Scaling of the MNIST CNN training step** from 1 to 2 processes: the
 network of ``bench_conv.py`` (conv 3x3x32 - relu - maxpool - conv 3x3x64 -
@@ -134,7 +136,35 @@ def worker_allreduce(repeat: int) -> dict:
         "hand_step": timed(comm, by_hand, repeat),
         "hand_weight": timed(comm, weight_by_hand, repeat),
     }
+    torch_row = torch_allreduce(comm, flat, repeat)
+    if torch_row is not None:
+        rows["torch"] = torch_row
     return {"processes": comm.size, "rows": rows}
+
+
+def torch_allreduce(comm, flat: np.ndarray, repeat: int) -> dict | None:
+    """PyTorch's ``torch.distributed.all_reduce`` (gloo, CPU) on one tensor, if installed."""
+    try:
+        import torch
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    import socket
+
+    torch.set_num_threads(1)
+    port = None
+    if comm.rank == 0:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    port = comm.bcast(port, root=0)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=comm.rank,
+                            world_size=comm.size)
+    tensor = torch.from_numpy(flat.copy())
+    row = timed(comm, lambda: dist.all_reduce(tensor), repeat)
+    row["version"] = torch.__version__
+    dist.destroy_process_group()
+    return row
 
 
 def cnn_model():
@@ -223,6 +253,9 @@ def report(env: dict, allreduce: dict, cnn: list) -> None:
     hand_min = rows["hand_step"]["min"] - rows["hand_weight"]["min"]
     hand_med = rows["hand_step"]["median"] - rows["hand_weight"]["median"]
     line("NumPy + mpi4py by hand, same step", hand_min, hand_med)
+    if "torch" in rows:
+        line(f"PyTorch {rows['torch']['version']} all_reduce (gloo)", rows["torch"]["min"],
+             rows["torch"]["median"])
     print(f"   (whole jitted step {rows['jit_step']['min'] * 1e3:.1f} ms, its weighting alone "
           f"{rows['jit_weight']['min'] * 1e3:.1f} ms; by hand "
           f"{rows['hand_step']['min'] * 1e3:.1f} / {rows['hand_weight']['min'] * 1e3:.1f} ms)")

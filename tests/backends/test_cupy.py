@@ -793,3 +793,47 @@ def test_cupy_is_registered_and_explains_itself():
 
 def test_fusible_set_is_known():
     assert FUSIBLE_PRIMITIVES <= KERNEL_NAMES
+
+
+# ---------------------------------------------------------------------------
+# funcnet.distributed on the GPU: NCCL (and host staging) in a one-process job
+
+
+@pytest.mark.parametrize("nccl_setting", ["1", "0"])
+def test_distributed_collectives_on_one_gpu(monkeypatch, nccl_setting):
+    reason = _gpu_reason()
+    if reason is not None:
+        pytest.skip(f"no usable GPU for the cupy backend: {reason}")
+    import cupy
+
+    try:
+        from mpi4py import MPI
+    except Exception as e:  # noqa: BLE001 - not installed, or no MPI library
+        pytest.skip(f"mpi4py is not usable: {e}")
+    from funcnet.distributed import World, collectives, transports
+
+    if nccl_setting == "1":
+        from cupy.cuda import nccl
+
+        if not getattr(nccl, "available", True):
+            pytest.skip("this CuPy has no NCCL")
+    monkeypatch.setenv("FUNCNET_NCCL", nccl_setting)
+    world = World(MPI.COMM_WORLD)  # a job of one process, through the real transports
+    arrays = [cupy.arange(6, dtype=cupy.float32).reshape(2, 3), cupy.ones(4, cupy.float64),
+              cupy.array([1 + 2j], cupy.complex64), cupy.arange(-3, 3, dtype=cupy.int32),
+              cupy.array([0.5, 1.5], cupy.float16)]
+    paths = tuple(f"[{i}]" for i in range(len(arrays)))
+    for op in ("sum", "mean"):
+        out = collectives.reduce_arrays(world, arrays, op, paths)
+        for a, b in zip(arrays, out):
+            assert type(b) is type(a) and b.dtype == a.dtype and b.shape == a.shape
+            np.testing.assert_array_equal(cupy.asnumpy(b), cupy.asnumpy(a))
+    out = collectives.reduce_arrays(world, arrays[:1], "max", paths[:1])
+    np.testing.assert_array_equal(cupy.asnumpy(out[0]), cupy.asnumpy(arrays[0]))
+    transport = collectives._transports[(id(world), True)]
+    expected = transports.NCCLTransport if nccl_setting == "1" else transports.HostStagedTransport
+    assert type(transport) is expected
+    buf = cupy.arange(16, dtype=cupy.uint8)
+    transport.broadcast(buf, 0)
+    np.testing.assert_array_equal(cupy.asnumpy(buf), np.arange(16, dtype=np.uint8))
+    collectives._transports.pop((id(world), True))
