@@ -27,6 +27,7 @@ differ and the ranks, instead of reducing mismatched buffers or hanging.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -43,24 +44,27 @@ from funcnet.transforms import ad
 __all__ = ["allreduce", "broadcast", "broadcast_object", "allreduce_p", "reduce_arrays"]
 
 _transports: dict = {}
-_hashes: dict = {}
-_paths: dict = {}
 
 
 # ---------------------------------------------------------------------------
 # the tree's description, compared across ranks
 
 
+_paths: dict = {}
+
+
 def _tree_paths(treedef, pairs) -> tuple[str, ...]:
+    """The leaves' paths as strings, remembered per tree structure (a few hundred at most)."""
     try:
         return _paths[treedef]
-    except (KeyError, TypeError):
-        paths = tuple(fn.tree.keystr(p) for p, _ in pairs)
-        try:
-            _paths[treedef] = paths
-        except TypeError:  # an unhashable node type
-            pass
-        return paths
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable node type: not remembered
+        return tuple(fn.tree.keystr(p) for p, _ in pairs)
+    if len(_paths) >= 256:
+        _paths.clear()
+    paths = _paths[treedef] = tuple(fn.tree.keystr(p) for p, _ in pairs)
+    return paths
 
 
 def _signature(paths, arrays) -> tuple:
@@ -68,12 +72,10 @@ def _signature(paths, arrays) -> tuple:
                  for p, a in zip(paths, arrays))
 
 
+@functools.lru_cache(maxsize=1024)
 def _hash(signature: tuple) -> int:
-    h = _hashes.get(signature)
-    if h is None:
-        digest = hashlib.blake2b(repr(signature).encode(), digest_size=8).digest()
-        h = _hashes[signature] = int.from_bytes(digest, "little") >> 2  # fits int64, negatable
-    return h
+    digest = hashlib.blake2b(repr(signature).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2  # fits an int64 and its negation
 
 
 def _describe(entry) -> str:
