@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,28 @@ def test_the_main_process_checks_the_run_and_reports_once(tmp_path):
     assert done.returncode != 0
     assert done.stderr.count("cannot resume") == 1, done.stderr
     assert seconds < 60
+
+
+@needs_mpi
+def test_the_data_parallel_example_matches_its_one_process_run(tmp_path):
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "data_parallel.py")
+    one = subprocess.run([sys.executable, example, "--quick"], capture_output=True, text=True,
+                         timeout=240, cwd=tmp_path,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"})
+    assert one.returncode == 0, one.stderr
+    two, _ = mpirun(2, [sys.executable, example, "--quick", "--save", str(tmp_path / "p.npz")],
+                    cwd=tmp_path)
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert two.stdout.count("RESULT data_parallel") == 1  # rank 0 reports
+
+    def epochs(out):
+        return [tuple(map(float, m)) for m in re.findall(
+            r"^epoch\s+\d+\s+loss ([0-9.]+)\s+test acc ([0-9.]+)", out, re.M)]
+
+    assert len(epochs(two.stdout)) == 3
+    for (loss2, acc2), (loss1, acc1) in zip(epochs(two.stdout), epochs(one.stdout)):
+        assert loss2 == pytest.approx(loss1, rel=1e-3) and acc2 == pytest.approx(acc1, abs=0.01)
+    assert (tmp_path / "p.npz").exists()
 
 
 @needs_mpi

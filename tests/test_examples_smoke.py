@@ -50,7 +50,8 @@ def epoch_losses(out: str) -> list[float]:
 
 
 @pytest.mark.parametrize("script", ["mnist_mlp.py", "mnist_cnn.py", "fashion_mnist_cnn.py",
-                                    "text_classification.py", "speech_digits.py"])
+                                    "text_classification.py", "speech_digits.py",
+                                    "data_parallel.py"])
 def test_training_example_quick(script, tmp_path):
     out = run_example(script, "--quick", cwd=tmp_path)
     losses = epoch_losses(out)
