@@ -130,9 +130,11 @@ def test_allreduce_under_jit_grad_and_vmap():
         fn.grad(lambda v: fnp.sum(distributed.allreduce(v, op="max")))(v)
 
 
-def test_allreduce_refuses_booleans_naming_the_leaf():
+def test_allreduce_refuses_booleans_and_text_naming_the_leaf():
     with pytest.raises(TypeError, match=r"\['mask'\] of dtype bool"):
         distributed.allreduce({"mask": np.ones(3, bool), "w": np.ones(2)})
+    with pytest.raises(TypeError, match=r"\['name'\] of dtype <U3"):
+        distributed.allreduce({"name": "abc", "w": np.ones(2)})
 
 
 def test_mismatched_trees_are_reported_with_their_paths():
