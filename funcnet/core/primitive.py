@@ -16,6 +16,8 @@ from typing import Any
 
 from funcnet.core import trace as _trace
 
+_state = _trace.state  # one object for the whole process (its fields change, never itself)
+
 #: Every primitive ever created, by name (the support matrix enumerates it).
 registry: dict[str, Primitive] = {}
 
@@ -56,10 +58,11 @@ class Primitive:
 
     def bind(self, *args: Any, **params: Any):
         """Apply the primitive under the innermost active transform (or eagerly)."""
-        state = _trace.state
-        if state.eager:
+        if _state.eager:
             try:
-                return state.kernels[self](*args, **params)
+                if params:
+                    return _state.kernels[self](*args, **params)
+                return _state.kernels[self](*args)  # (no empty keyword dict to pass on)
             except Exception as e:
                 _trace.kernel_failed(self, args, params, e)
         return _trace.bind_slow(self, args, params)

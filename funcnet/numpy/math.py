@@ -13,7 +13,7 @@ import numpy as np
 
 from funcnet.config import config
 from funcnet.core.aval import get_aval, result_dtype, scalar_dtype
-from funcnet.core.trace import Tracer, state
+from funcnet.core.trace import Tracer, kernel_failed, state
 from funcnet.numpy.conversion import as_array, as_operand, asarray
 from funcnet.numpy.dtypes import promote_avals
 from funcnet.ops import elementwise as ew
@@ -30,8 +30,11 @@ def _scalar_pair(x, y):
 
 
 def _binary(prim, x, y):
-    if state.eager and type(x) is _ND and type(y) is _ND:
-        return prim.bind(x, y)
+    if state.eager and type(x) is _ND and type(y) is _ND:  # the hot path: the kernel itself
+        try:
+            return state.kernels[prim](x, y)
+        except Exception as e:
+            kernel_failed(prim, (x, y), {}, e)
     x, y = as_operand(x), as_operand(y)
     if not hasattr(x, "dtype") and not hasattr(y, "dtype"):
         x, y = _scalar_pair(x, y)
