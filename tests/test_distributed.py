@@ -135,7 +135,10 @@ def mpirun(n: int, args: list, *, timeout: float = 240, env: dict | None = None,
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-run-as-root")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI"))}
-    full_env.update({"OPENBLAS_NUM_THREADS": "1", "FUNCNET_DISTRIBUTED_TIMEOUT": "60"})
+    full_env.update({"OPENBLAS_NUM_THREADS": "1", "FUNCNET_DISTRIBUTED_TIMEOUT": "60",
+                     # containers often forbid the cross-process memory access (CMA) of
+                     # Open MPI's shared-memory transport; plain shared memory works anywhere
+                     "OMPI_MCA_btl_vader_single_copy_mechanism": "none"})
     full_env.update(env or {})
     start = time.monotonic()
     done = subprocess.run(command + args, capture_output=True, text=True, timeout=timeout,
