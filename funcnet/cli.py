@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -678,6 +679,13 @@ def cmd_info(args) -> int:
         except Exception as e:  # BackendUnavailable, or an import that fails for another reason
             status = "not usable: " + " ".join(str(e).split())
         print(f"  {name:6} {status}")
+    from funcnet import distributed
+
+    mpirun = shutil.which("mpirun") or "not found"
+    launched = ("started by an MPI launcher" if distributed.launched()
+                else "one process (no MPI launcher)")
+    print(f"distributed: mpi4py {_version_of('mpi4py')}, mpirun {mpirun}; this process: "
+          f"{launched} (see docs/distributed.md)")
     data_dir = args.data_dir or tasks.default_data_dir()
     print(f"datasets (--data-dir {data_dir}):")
     for name in tasks.DATASETS:

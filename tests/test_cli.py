@@ -179,6 +179,7 @@ def test_info(capsys):
         if "not usable" in line:
             assert len(line.split("not usable:")[1].strip()) > 10
     assert "digits" in out
+    assert "distributed: mpi4py " in out and "this process: one process (no MPI launcher)" in out
 
 
 def test_python_m_funcnet_train_end_to_end(tmp_path):
