@@ -269,7 +269,7 @@ class GraphTrace(Trace):
         hook = self.main.global_data.custom_hook
         if hook is None:
             return fun(*tracers)
-        return hook(self, kind, fun, rule, tracers)
+        return hook(self, kind, fun, rule, tracers, params)
 
     def process_primitive(self, prim, tracers, params):
         avals_out = abstract_eval_checked(prim, [t.aval for t in tracers], params)

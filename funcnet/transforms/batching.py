@@ -71,7 +71,18 @@ class BatchTrace(Trace):
         return BatchTracer(self, out, out_dim)
 
     def process_custom(self, kind, fun, rule, tracers, params):
-        return fun(*tracers)
+        batch = params.get("batch")
+        if batch is None:  # checkpoint: run the function itself
+            return fun(*tracers)
+        vals = [t.val for t in tracers]
+        dims = [t.bdim for t in tracers]
+        if all(d is None for d in dims):  # nothing batched: the call goes down unchanged
+            from funcnet.transforms.custom import _bind_custom
+
+            return [BatchTracer(self, o, None) for o in _bind_custom(kind, fun, rule, vals,
+                                                                      params)]
+        # a custom function with its rule batched (see transforms/custom.py)
+        return [BatchTracer(self, o, 0) for o in batch(vals, dims, self.main.global_data)]
 
 
 def batch_flat(fun, in_vals, in_dims, axis_size: int):

@@ -77,30 +77,70 @@ def _inline_jvp(impl: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------------------
+# Custom rules under vmap: the rule itself is batched, not inlined away
+
+
+def _vmapped(fun: Callable, in_axes, axis_size: int) -> Callable:
+    """``fun`` under ``vmap`` with every output's batch axis first."""
+    from funcnet.transforms.batching import vmap
+
+    return vmap(fun, in_axes=in_axes, out_axes=0, axis_size=axis_size)
+
+
+def _cotangent_in_layout(ct, dim):
+    """A cotangent batched along axis 0, in the layout of its input: summed over the batch
+    for an input that was not batched, the batch axis moved back to ``dim`` otherwise."""
+    from funcnet.ops.reductions import reduce_sum
+    from funcnet.transforms.batching import moveaxis
+
+    if ct is None:
+        return None
+    return reduce_sum(ct, (0,)) if dim is None else moveaxis(ct, 0, dim)
+
+
+def _zeros_for_none(cts: list, avals: list) -> list:
+    from funcnet.ops.shape import full
+
+    return [full(a.shape, 0, a.dtype) if c is None else c for c, a in zip(cts, avals)]
+
+
+def _unbatched_avals(vals, dims) -> list:
+    out = []
+    for v, d in zip(vals, dims):
+        a = get_aval(v)
+        shape = a.shape if d is None else a.shape[:d] + a.shape[d + 1:]
+        out.append(ShapedArray(shape, a.dtype))
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Keeping custom rules inside jit graphs
 
 custom_call_p = Primitive("custom_call", multiple_results=True)
-custom_call_p.abstract_eval = lambda *avals, kind, fun, rule, call: call.out_avals
+custom_call_p.abstract_eval = lambda *avals, kind, fun, rule, call, batch: call.out_avals
 
 
-def _custom_call_impl(*args, kind, fun, rule, call):
+def _custom_call_impl(*args, kind, fun, rule, call, batch):
     from funcnet.transforms.jit import compiled_for
 
     return compiled_for(call)(*args)
 
 
-def _custom_call_jvp(primals, tangents, *, kind, fun, rule, call):
+def _custom_call_jvp(primals, tangents, *, kind, fun, rule, call, batch):
     # Dispatch to the JVP trace's custom rule, exactly as the original call did.
-    return ad.jvp_flat(lambda *xs: _bind_custom(kind, fun, rule, list(xs), {}), primals,
-                       tangents)
+    return ad.jvp_flat(lambda *xs: _bind_custom(kind, fun, rule, list(xs), {"batch": batch}),
+                       primals, tangents)
 
 
-def _custom_call_batch(vals, dims, *, kind, fun, rule, call):
+def _custom_call_batch(vals, dims, *, kind, fun, rule, call, batch):
     from funcnet.core.graph import eval_graph
     from funcnet.transforms.batching import axis_size_of, batch_flat
 
-    return batch_flat(lambda *xs: eval_graph(call, call.consts, xs), vals, dims,
-                      axis_size_of(vals, dims))
+    size = axis_size_of(vals, dims)
+    if batch is not None:  # the function with its rule batched, as outside jit
+        outs = batch(list(vals), list(dims), size)
+        return outs, [0] * len(outs)
+    return batch_flat(lambda *xs: eval_graph(call, call.consts, xs), vals, dims, size)
 
 
 custom_call_p.impl = _custom_call_impl
@@ -108,7 +148,7 @@ custom_call_p.jvp = _custom_call_jvp
 custom_call_p.batch = _custom_call_batch
 
 
-def record_custom_call(trace, kind, fun, rule, tracers):
+def record_custom_call(trace, kind, fun, rule, tracers, params):
     """``GraphTrace`` hook (under ``jit``): one ``custom_call`` equation that keeps the
     rule, so ``grad(jit(f))`` uses the custom derivative.  Falls back to inlining
     when the function closes over values traced by the enclosing ``jit``."""
@@ -120,7 +160,8 @@ def record_custom_call(trace, kind, fun, rule, tracers):
     call, closed = closure_convert(call, lambda c: isinstance(c, Tracer))
     if closed:
         return fun(*tracers)
-    return custom_call_p.bind(*tracers, kind=kind, fun=fun, rule=rule, call=call)
+    return custom_call_p.bind(*tracers, kind=kind, fun=fun, rule=rule, call=call,
+                              batch=params.get("batch"))
 
 
 # ---------------------------------------------------------------------------
@@ -184,7 +225,21 @@ class custom_jvp:
             store["out_tree"] = out_tree
             return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, t_leaves)]
 
-        outs = _bind_custom("jvp", fun, rule, leaves, {})
+        def jvp_flat(primal_leaves, tangent_leaves):
+            nd_vals = [nd[i] for i in self.nondiff_argnums]
+            out, tout = self.jvp(*nd_vals, tuple(in_tree.unflatten(primal_leaves)),
+                                 tuple(in_tree.unflatten(tangent_leaves)))
+            out_leaves, store["out_tree"] = pytree.flatten(out)
+            return out_leaves, pytree.flatten(tout)[0]
+
+        def batch(vals, dims, axis_size):
+            # the same function and rule, each run under vmap: the rule survives vmap
+            batched = custom_jvp(_vmapped(fun, tuple(dims), axis_size))
+            batched.defjvp(lambda ps, ts: tuple(_vmapped(jvp_flat, (list(dims), list(dims)),
+                                                         axis_size)(list(ps), list(ts))))
+            return batched(*vals)
+
+        outs = _bind_custom("jvp", fun, rule, leaves, {"batch": batch})
         return store["out_tree"].unflatten(outs)
 
 
@@ -306,7 +361,44 @@ class custom_vjp:
                 out_avals=out_avals)
             return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, touts)]
 
-        outs = _bind_custom("vjp", fun, rule, leaves, {})
+        trees: dict = {}
+
+        def fwd_flat(*primal_leaves):
+            out, res = self.fwd(*full_args(in_tree.unflatten(primal_leaves)))
+            out_leaves, store["out_tree"] = pytree.flatten(out)
+            res_leaves, trees["res"] = pytree.flatten(res)
+            return out_leaves, res_leaves
+
+        def batch(vals, dims, axis_size):
+            # fun, fwd and bwd each run under vmap, so grad(vmap(f)) still uses bwd
+            avals = _unbatched_avals(vals, dims)
+
+            def bwd_flat(res_leaves, ct_leaves):
+                ct_in = bwd(trees["res"].unflatten(res_leaves),
+                            store["out_tree"].unflatten(ct_leaves))
+                if not isinstance(ct_in, tuple):
+                    raise TypeError(f"the bwd rule of custom_vjp function {name} must return a "
+                                    f"tuple with one cotangent per positional argument, got "
+                                    f"{type(ct_in).__name__}")
+                cts = pytree.flatten(ct_in, is_leaf=lambda x: x is None)[0]
+                return _zeros_for_none(cts, avals)
+
+            batched = custom_vjp(_vmapped(fun, tuple(dims), axis_size))
+            batched.defvjp(
+                lambda *xs: tuple(_vmapped(fwd_flat, tuple(dims), axis_size)(*xs)),
+                lambda res, ct: tuple(_cotangent_in_layout(c, d) for c, d in zip(
+                    _vmapped(bwd_flat, (0, 0), axis_size)(list(res), list(ct)), dims)))
+            if jvp is not None:
+                def jvp_flat(primal_leaves, tangent_leaves):
+                    out, tout = jvp(tuple(in_tree.unflatten(primal_leaves)),
+                                    tuple(in_tree.unflatten(tangent_leaves)))
+                    return pytree.flatten(out)[0], pytree.flatten(tout)[0]
+
+                batched.defjvp(lambda ps, ts: tuple(_vmapped(
+                    jvp_flat, (list(dims), list(dims)), axis_size)(list(ps), list(ts))))
+            return batched(*vals)
+
+        outs = _bind_custom("vjp", fun, rule, leaves, {"batch": batch})
         return store["out_tree"].unflatten(outs)
 
 

@@ -104,7 +104,8 @@ def _jit_call_batch(vals, dims, *, graph, name, donated):
                                         list(xs), list(dims), size)
             return [bdim_at_front(o, d, size) for o, d in zip(outs, out_dims)]
 
-        bgraph = cache[key] = optimize(trace_to_graph(batched, [get_aval(v) for v in vals]))
+        bgraph = cache[key] = optimize(trace_to_graph(batched, [get_aval(v) for v in vals],
+                                                      keep_custom=True))
     outs = jit_call_p.bind(*vals, graph=bgraph, name=name, donated=frozenset())
     return outs, [0] * len(outs)
 

@@ -134,3 +134,65 @@ def test_custom_rules_survive_jit_in_every_order():
     graph = fn.jit(lambda x: f(x) * 2.0).lower(1.0)
     assert [e.prim.name for e in graph.eqns][0] == "custom_call"
     np.testing.assert_allclose(fn.vmap(fn.jit(f))(np.array([0.0, 1.0])), np.sin([0.0, 1.0]))
+
+
+def _compositions_with_vmap(f, in_axes=0):
+    """Gradients of ``sum(vmap(f)(x))`` in every order of grad, vmap and jit."""
+    loss = lambda g: lambda x: fnp.sum(g(x))  # noqa: E731
+    v = lambda g: fn.vmap(g, in_axes=in_axes)  # noqa: E731
+    return {
+        "grad(vmap(f))": fn.grad(loss(v(f))),
+        "grad(vmap(jit(f)))": fn.grad(loss(v(fn.jit(f)))),
+        "grad(jit(vmap(f)))": fn.grad(loss(fn.jit(v(f)))),
+        "jit(grad(vmap(f)))": fn.jit(fn.grad(loss(v(f)))),
+        "vmap(grad(f))": v(fn.grad(loss(f))),
+    }
+
+
+def test_custom_rules_survive_vmap_in_every_order():
+    # both rules differ from the function's own derivative, so inlining would show
+    @fn.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), 2.0 * t[0]))
+    c = make_clip_grad()
+    x = np.array([[0.5, -2.0], [3.0, 0.1], [-0.2, 0.3]])
+    for name, g in _compositions_with_vmap(f).items():
+        np.testing.assert_allclose(g(x), np.full(x.shape, 2.0), err_msg=name)
+    for name, g in _compositions_with_vmap(lambda r: 5.0 * c(r)).items():
+        np.testing.assert_allclose(g(x), np.ones(x.shape), err_msg=name)
+    # forward mode through vmap uses the rule too
+    tangent = fn.jvp(fn.vmap(f), (x,), (np.ones_like(x),))[1]
+    np.testing.assert_allclose(tangent, 2.0 * np.ones_like(x))
+    s = make_sin_vjp(with_jvp=True)
+    np.testing.assert_allclose(fn.jacfwd(lambda x: fnp.sum(fn.vmap(s)(x)))(x[0]), np.cos(x[0]))
+
+
+def test_custom_vjp_under_vmap_with_unbatched_and_nondiff_arguments():
+    @functools.partial(fn.custom_vjp, nondiff_argnums=(2,))
+    def scaled(x, w, k):
+        return x * w * k
+
+    def fwd(x, w, k):
+        return scaled(x, w, k), (x, w)
+
+    def bwd(k, res, g):
+        x, w = res
+        return (g * w * k * 10.0, g * x * k)  # the x-cotangent is marked: 10x
+
+    scaled.defvjp(fwd, bwd)
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    w = np.array([0.5, -1.0])
+
+    def loss(x, w):
+        return fnp.sum(fn.vmap(lambda r: scaled(r, w, 3.0))(x))
+
+    gx, gw = fn.grad(loss, argnums=(0, 1))(x, w)
+    np.testing.assert_allclose(gx, 10.0 * 3.0 * np.broadcast_to(w, x.shape))
+    np.testing.assert_allclose(gw, 3.0 * x.sum(axis=0))  # w is shared: summed over the batch
+    # batched along another axis, and through jit
+    by_column = fn.jit(fn.vmap(lambda r: scaled(r, w, 3.0), in_axes=1))
+    gx_t = fn.grad(lambda xt: fnp.sum(by_column(xt)))(x.T)
+    np.testing.assert_allclose(gx_t, gx.T)
+    check_grads(lambda w: loss(x, w), (w,), order=1, modes=("rev",))
