@@ -113,6 +113,62 @@ def _unbatched_avals(vals, dims) -> list:
     return out
 
 
+def _defjvp_batched(batched, jvp_flat: Callable, dims: list, axis_size: int) -> None:
+    """Give the batched custom function ``batched`` the JVP rule ``jvp_flat`` under vmap."""
+    axes = (list(dims), list(dims))
+    batched.defjvp(lambda ps, ts: tuple(_vmapped(jvp_flat, axes, axis_size)(list(ps),
+                                                                            list(ts))))
+
+
+class _Call:
+    """One call of a custom function: its non-differentiable arguments (``nondiff_argnums``)
+    and the flattened leaves of the others, with ``fun`` over those leaves."""
+
+    def __init__(self, custom, args: tuple):
+        self.name = getattr(custom.fun, "__name__", f"{type(custom).__name__} function")
+        self.nd = {i: args[i] for i in custom.nondiff_argnums}
+        self.nd_vals = [self.nd[i] for i in custom.nondiff_argnums]
+        self.count = len(args)
+        self.leaves, self.in_tree = pytree.flatten(
+            tuple(a for i, a in enumerate(args) if i not in self.nd))
+        self.store: dict = {}
+        self.fun = _flat(lambda *d: custom.fun(*self.full_args(d)), self.in_tree, self.store)
+
+    def full_args(self, dyn_args) -> list:
+        it = iter(dyn_args)
+        return [self.nd[i] if i in self.nd else next(it) for i in range(self.count)]
+
+    def jvp_flat(self, jvp: Callable) -> Callable:
+        """``jvp`` (non-differentiable arguments already bound) over flat leaves."""
+
+        def flat(primal_leaves, tangent_leaves):
+            out, tout = jvp(tuple(self.in_tree.unflatten(primal_leaves)),
+                            tuple(self.in_tree.unflatten(tangent_leaves)))
+            out_leaves, out_tree = pytree.flatten(out)
+            t_leaves, t_tree = pytree.flatten(tout)
+            _check_tree("the JVP rule's tangent output", self.name, t_tree, out_tree)
+            self.store["out_tree"] = out_tree
+            return out_leaves, t_leaves
+
+        return flat
+
+    def unflatten_output(self, outs):
+        return self.store["out_tree"].unflatten(outs)
+
+
+def _bwd_cotangents(bwd: Callable, res, ct, name: str, in_tree) -> list:
+    """The user's ``bwd(res, ct)`` as one cotangent leaf (or None) per input leaf, checked."""
+    ct_in = bwd(res, ct)
+    if not isinstance(ct_in, tuple):
+        raise TypeError(f"the bwd rule of custom_vjp function {name} must return a tuple with "
+                        f"one cotangent per positional argument, got {type(ct_in).__name__}")
+    ct_leaves, ct_tree = pytree.flatten(ct_in, is_leaf=lambda x: x is None)
+    if ct_tree.num_leaves != in_tree.num_leaves:
+        raise TypeError(f"the bwd rule of custom_vjp function {name} returned cotangents of "
+                        f"structure {ct_tree}; expected one per input leaf: {in_tree}")
+    return ct_leaves
+
+
 # ---------------------------------------------------------------------------
 # Keeping custom rules inside jit graphs
 
@@ -199,48 +255,25 @@ class custom_jvp:
         return jvp
 
     def __call__(self, *args):
-        name = getattr(self.fun, "__name__", "custom_jvp function")
+        call = _Call(self, args)
         if self.jvp is None:
-            raise AttributeError(f"no JVP rule defined for custom_jvp function {name}; "
+            raise AttributeError(f"no JVP rule defined for custom_jvp function {call.name}; "
                                  "use @f.defjvp")
-        nd = {i: args[i] for i in self.nondiff_argnums}
-        dyn = tuple(a for i, a in enumerate(args) if i not in nd)
-        leaves, in_tree = pytree.flatten(dyn)
-        store: dict = {}
-
-        def full_args(dyn_args):
-            it = iter(dyn_args)
-            return [nd[i] if i in nd else next(it) for i in range(len(args))]
-
-        fun = _flat(lambda *d: self.fun(*full_args(d)), in_tree, store)
+        jvp_flat = call.jvp_flat(functools.partial(self.jvp, *call.nd_vals))
 
         def rule(trace: JVPTrace, tracers, params):
-            primals = in_tree.unflatten([t.primal for t in tracers])
-            tangents = in_tree.unflatten([ad.instantiate(t.tangent) for t in tracers])
-            nd_vals = [nd[i] for i in self.nondiff_argnums]
-            out, tout = self.jvp(*nd_vals, tuple(primals), tuple(tangents))
-            out_leaves, out_tree = pytree.flatten(out)
-            t_leaves, t_tree = pytree.flatten(tout)
-            _check_tree("the JVP rule's tangent output", name, t_tree, out_tree)
-            store["out_tree"] = out_tree
+            out_leaves, t_leaves = jvp_flat([t.primal for t in tracers],
+                                            [ad.instantiate(t.tangent) for t in tracers])
             return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, t_leaves)]
-
-        def jvp_flat(primal_leaves, tangent_leaves):
-            nd_vals = [nd[i] for i in self.nondiff_argnums]
-            out, tout = self.jvp(*nd_vals, tuple(in_tree.unflatten(primal_leaves)),
-                                 tuple(in_tree.unflatten(tangent_leaves)))
-            out_leaves, store["out_tree"] = pytree.flatten(out)
-            return out_leaves, pytree.flatten(tout)[0]
 
         def batch(vals, dims, axis_size):
             # the same function and rule, each run under vmap: the rule survives vmap
-            batched = custom_jvp(_vmapped(fun, tuple(dims), axis_size))
-            batched.defjvp(lambda ps, ts: tuple(_vmapped(jvp_flat, (list(dims), list(dims)),
-                                                         axis_size)(list(ps), list(ts))))
+            batched = custom_jvp(_vmapped(call.fun, tuple(dims), axis_size))
+            _defjvp_batched(batched, jvp_flat, dims, axis_size)
             return batched(*vals)
 
-        outs = _bind_custom("jvp", fun, rule, leaves, {"batch": batch})
-        return store["out_tree"].unflatten(outs)
+        outs = _bind_custom("jvp", call.fun, rule, call.leaves, {"batch": batch})
+        return call.unflatten_output(outs)
 
 
 # ---------------------------------------------------------------------------
@@ -266,15 +299,8 @@ def _custom_vjp_lin_impl(*args, num_res, num_primals, bwd, jvp, in_tree, res_tre
 
 def _custom_vjp_lin_transpose(cts, *args, num_res, num_primals, bwd, jvp, in_tree, res_tree,
                               out_tree, name, out_avals):
-    res = res_tree.unflatten(args[:num_res])
-    ct_in = bwd(res, out_tree.unflatten(cts))
-    if not isinstance(ct_in, tuple):
-        raise TypeError(f"the bwd rule of custom_vjp function {name} must return a tuple with "
-                        f"one cotangent per positional argument, got {type(ct_in).__name__}")
-    ct_leaves, ct_tree = pytree.flatten(ct_in, is_leaf=lambda x: x is None)
-    if ct_tree.num_leaves != in_tree.num_leaves:
-        raise TypeError(f"the bwd rule of custom_vjp function {name} returned cotangents of "
-                        f"structure {ct_tree}; expected one per input leaf: {in_tree}")
+    ct_leaves = _bwd_cotangents(bwd, res_tree.unflatten(args[:num_res]),
+                                out_tree.unflatten(cts), name, in_tree)
     return [None] * (num_res + num_primals) + list(ct_leaves)
 
 
@@ -324,32 +350,25 @@ class custom_vjp:
         return jvp
 
     def __call__(self, *args):
-        name = getattr(self.fun, "__name__", "custom_vjp function")
+        call = _Call(self, args)
+        name, in_tree, store = call.name, call.in_tree, call.store
         if self.fwd is None:
             raise AttributeError(f"no VJP rule defined for custom_vjp function {name}; "
                                  "use f.defvjp(fwd, bwd)")
-        nd = {i: args[i] for i in self.nondiff_argnums}
-        nd_vals = [nd[i] for i in self.nondiff_argnums]
-        dyn = tuple(a for i, a in enumerate(args) if i not in nd)
-        leaves, in_tree = pytree.flatten(dyn)
-        store: dict = {}
+        bwd = functools.partial(self.bwd, *call.nd_vals)
+        jvp = None if self.jvp is None else functools.partial(self.jvp, *call.nd_vals)
+        trees: dict = {}
 
-        def full_args(dyn_args):
-            it = iter(dyn_args)
-            return [nd[i] if i in nd else next(it) for i in range(len(args))]
-
-        fun = _flat(lambda *d: self.fun(*full_args(d)), in_tree, store)
-        bwd = self.bwd if not nd_vals else functools.partial(self.bwd, *nd_vals)
-        jvp = self.jvp if (self.jvp is None or not nd_vals) else functools.partial(
-            self.jvp, *nd_vals)
+        def fwd_flat(*primal_leaves):
+            out, res = self.fwd(*call.full_args(in_tree.unflatten(primal_leaves)))
+            out_leaves, store["out_tree"] = pytree.flatten(out)
+            res_leaves, trees["res"] = pytree.flatten(res)
+            return out_leaves, res_leaves
 
         def rule(trace: JVPTrace, tracers, params):
             primals = [t.primal for t in tracers]
             tangents = [t.tangent for t in tracers]
-            out, res = self.fwd(*full_args(in_tree.unflatten(primals)))
-            out_leaves, out_tree = pytree.flatten(out)
-            res_leaves, res_tree = pytree.flatten(res)
-            store["out_tree"] = out_tree
+            out_leaves, res_leaves = fwd_flat(*primals)
             if all(type(t) is Zero for t in tangents):
                 return [JVPTracer(trace, p, Zero(get_aval(p))) for p in out_leaves]
             out_avals = tuple(ShapedArray(get_aval(o).shape, get_aval(o).dtype)
@@ -357,49 +376,30 @@ class custom_vjp:
             touts = custom_vjp_lin_p.bind(
                 *res_leaves, *primals, *[ad.instantiate(t) for t in tangents],
                 num_res=len(res_leaves), num_primals=len(primals), bwd=bwd, jvp=jvp,
-                in_tree=in_tree, res_tree=res_tree, out_tree=out_tree, name=name,
+                in_tree=in_tree, res_tree=trees["res"], out_tree=store["out_tree"], name=name,
                 out_avals=out_avals)
             return [JVPTracer(trace, p, t) for p, t in zip(out_leaves, touts)]
-
-        trees: dict = {}
-
-        def fwd_flat(*primal_leaves):
-            out, res = self.fwd(*full_args(in_tree.unflatten(primal_leaves)))
-            out_leaves, store["out_tree"] = pytree.flatten(out)
-            res_leaves, trees["res"] = pytree.flatten(res)
-            return out_leaves, res_leaves
 
         def batch(vals, dims, axis_size):
             # fun, fwd and bwd each run under vmap, so grad(vmap(f)) still uses bwd
             avals = _unbatched_avals(vals, dims)
 
             def bwd_flat(res_leaves, ct_leaves):
-                ct_in = bwd(trees["res"].unflatten(res_leaves),
-                            store["out_tree"].unflatten(ct_leaves))
-                if not isinstance(ct_in, tuple):
-                    raise TypeError(f"the bwd rule of custom_vjp function {name} must return a "
-                                    f"tuple with one cotangent per positional argument, got "
-                                    f"{type(ct_in).__name__}")
-                cts = pytree.flatten(ct_in, is_leaf=lambda x: x is None)[0]
+                cts = _bwd_cotangents(bwd, trees["res"].unflatten(res_leaves),
+                                      store["out_tree"].unflatten(ct_leaves), name, in_tree)
                 return _zeros_for_none(cts, avals)
 
-            batched = custom_vjp(_vmapped(fun, tuple(dims), axis_size))
+            batched = custom_vjp(_vmapped(call.fun, tuple(dims), axis_size))
             batched.defvjp(
                 lambda *xs: tuple(_vmapped(fwd_flat, tuple(dims), axis_size)(*xs)),
                 lambda res, ct: tuple(_cotangent_in_layout(c, d) for c, d in zip(
                     _vmapped(bwd_flat, (0, 0), axis_size)(list(res), list(ct)), dims)))
             if jvp is not None:
-                def jvp_flat(primal_leaves, tangent_leaves):
-                    out, tout = jvp(tuple(in_tree.unflatten(primal_leaves)),
-                                    tuple(in_tree.unflatten(tangent_leaves)))
-                    return pytree.flatten(out)[0], pytree.flatten(tout)[0]
-
-                batched.defjvp(lambda ps, ts: tuple(_vmapped(
-                    jvp_flat, (list(dims), list(dims)), axis_size)(list(ps), list(ts))))
+                _defjvp_batched(batched, call.jvp_flat(jvp), dims, axis_size)
             return batched(*vals)
 
-        outs = _bind_custom("vjp", fun, rule, leaves, {"batch": batch})
-        return store["out_tree"].unflatten(outs)
+        outs = _bind_custom("vjp", call.fun, rule, call.leaves, {"batch": batch})
+        return call.unflatten_output(outs)
 
 
 # ---------------------------------------------------------------------------
