@@ -266,6 +266,27 @@ class ScaleByRmsState(NamedTuple):
     nu: Any
 
 
+
+def _maybe_debias(moments: tuple, decay, state, use_bc: bool):
+    """``(count + 1, moments bias-corrected with it)`` with bias correction, else
+    ``(None, moments)``."""
+    if not use_bc:
+        return None, moments
+    count_inc = nx.safe_increment(state.count)
+    return count_inc, tuple(_debias(m, decay, count_inc) for m in moments)
+
+
+def _rms_hyperparams(decay, eps, initial_scale, eps_in_sqrt: bool, bias_correction: bool) -> dict:
+    """RMSProp's hyper-parameters as ``describe`` shows them (defaults left out)."""
+    hp = {"decay": decay, "eps": eps}
+    if initial_scale:
+        hp["initial_scale"] = initial_scale
+    if not eps_in_sqrt:
+        hp["eps_in_sqrt"] = False
+    if bias_correction:
+        hp["bias_correction"] = True
+    return hp
+
 class ScaleByRmsWithCountState(NamedTuple):
     """RMSProp's state with bias correction: ``count`` (int32) and ``nu``.
 
@@ -312,25 +333,15 @@ def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = Tru
 
     def update(updates, state, params=None, **extra_args):
         nu = update_moment(updates, state.nu, decay, 2)
-        if use_bc:
-            count_inc = nx.safe_increment(state.count)
-            nu_hat = _debias(nu, decay, count_inc)
-        else:
-            nu_hat = nu
+        count_inc, (nu_hat,) = _maybe_debias((nu,), decay, state, use_bc)
         new_updates = _map(lambda g, n: _rms_scaling(n, eps, eps_in_sqrt) * g, updates, nu_hat)
         nu = _keep_dtypes(nu, state.nu)
         if use_bc:
             return new_updates, ScaleByRmsWithCountState(count=count_inc, nu=nu)
         return new_updates, ScaleByRmsState(nu=nu)
 
-    hp = {"decay": decay, "eps": eps}
-    if initial_scale:
-        hp["initial_scale"] = initial_scale
-    if not eps_in_sqrt:
-        hp["eps_in_sqrt"] = False
-    if use_bc:
-        hp["bias_correction"] = True
-    return GradientTransformation(init, update, name="scale_by_rms", hyperparams=hp)
+    return GradientTransformation(init, update, name="scale_by_rms", hyperparams=_rms_hyperparams(
+        decay, eps, initial_scale, eps_in_sqrt, use_bc))
 
 
 class ScaleByRStdDevState(NamedTuple):
@@ -389,11 +400,7 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
     def update(updates, state, params=None, **extra_args):
         mu = update_moment(updates, state.mu, decay, 1)
         nu = update_moment(updates, state.nu, decay, 2)
-        if use_bc:
-            count_inc = nx.safe_increment(state.count)
-            mu_hat, nu_hat = _debias(mu, decay, count_inc), _debias(nu, decay, count_inc)
-        else:
-            mu_hat, nu_hat = mu, nu
+        count_inc, (mu_hat, nu_hat) = _maybe_debias((mu, nu), decay, state, use_bc)
         new_updates = _map(lambda g, m, n: _rms_scaling(n - nx.abs_sq(m), eps, eps_in_sqrt) * g,
                            updates, mu_hat, nu_hat)
         mu, nu = _keep_dtypes(mu, state.mu), _keep_dtypes(nu, state.nu)
@@ -401,14 +408,9 @@ def scale_by_stddev(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt: bool = 
             return new_updates, ScaleByRStdDevWithCountState(count=count_inc, mu=mu, nu=nu)
         return new_updates, ScaleByRStdDevState(mu=mu, nu=nu)
 
-    hp = {"decay": decay, "eps": eps}
-    if initial_scale:
-        hp["initial_scale"] = initial_scale
-    if not eps_in_sqrt:
-        hp["eps_in_sqrt"] = False
-    if use_bc:
-        hp["bias_correction"] = True
-    return GradientTransformation(init, update, name="scale_by_stddev", hyperparams=hp)
+    return GradientTransformation(init, update, name="scale_by_stddev",
+                                  hyperparams=_rms_hyperparams(decay, eps, initial_scale,
+                                                               eps_in_sqrt, use_bc))
 
 
 class ScaleByRssState(NamedTuple):
