@@ -134,6 +134,12 @@ class _Call:
         self.store: dict = {}
         self.fun = _flat(lambda *d: custom.fun(*self.full_args(d)), self.in_tree, self.store)
 
+    def bound(self, rule: Callable | None) -> Callable | None:
+        """``rule`` with the non-differentiable arguments passed first (as JAX does)."""
+        if rule is None or not self.nd_vals:
+            return rule
+        return functools.partial(rule, *self.nd_vals)
+
     def full_args(self, dyn_args) -> list:
         it = iter(dyn_args)
         return [self.nd[i] if i in self.nd else next(it) for i in range(self.count)]
@@ -259,7 +265,7 @@ class custom_jvp:
         if self.jvp is None:
             raise AttributeError(f"no JVP rule defined for custom_jvp function {call.name}; "
                                  "use @f.defjvp")
-        jvp_flat = call.jvp_flat(functools.partial(self.jvp, *call.nd_vals))
+        jvp_flat = call.jvp_flat(call.bound(self.jvp))
 
         def rule(trace: JVPTrace, tracers, params):
             out_leaves, t_leaves = jvp_flat([t.primal for t in tracers],
@@ -355,8 +361,7 @@ class custom_vjp:
         if self.fwd is None:
             raise AttributeError(f"no VJP rule defined for custom_vjp function {name}; "
                                  "use f.defvjp(fwd, bwd)")
-        bwd = functools.partial(self.bwd, *call.nd_vals)
-        jvp = None if self.jvp is None else functools.partial(self.jvp, *call.nd_vals)
+        bwd, jvp = call.bound(self.bwd), call.bound(self.jvp)
         trees: dict = {}
 
         def fwd_flat(*primal_leaves):
