@@ -61,23 +61,24 @@ def _accuracy(logits, labels):
     return fnp.mean(hits.astype(logits.dtype))
 
 
-def _average_across_processes(grads, model_state, loss, accuracy, count: int):
-    """Example-weighted means over every process's batch, in one allreduce per dtype.
+def _share_weight(count: int, dtype):
+    """This process's share of the whole batch: its example count over every process's."""
+    n = fnp.asarray(count, dtype=dtype)
+    return fn.stop_gradient(n / distributed.allreduce(n, op="sum"))
 
-    Each process's batch mean is weighted by its example count, so the result
-    is the mean over the union of the batches even when their sizes differ.
-    The model state's floating leaves (BatchNorm statistics) are averaged the
-    same way, which keeps every process's copy identical.
-    """
-    n = fnp.asarray(count, dtype=loss.dtype)
+
+def _sum_across_processes(grads, model_state, loss, accuracy, weight):
+    """Sums over the processes, in one allreduce per dtype, of values each weighted by the
+    process's share of the batch (gradients come weighted from the loss): the means over
+    the union of the batches, even when the shares differ.  The model state's floating
+    leaves (BatchNorm statistics) are averaged the same way, which keeps every process's
+    copy identical."""
     inexact = lambda v: fnp.issubdtype(fnp.result_type(v), fnp.inexact)
-    weighted = fn.tree.map(lambda v: v * n if inexact(v) else None, (grads, model_state))
-    total = distributed.allreduce((weighted, loss * n, accuracy * n, n), op="sum")
-    (grads_sum, state_sum), loss_sum, accuracy_sum, n_sum = total
-    grads = fn.tree.map(lambda v: v / n_sum, grads_sum)
-    model_state = fn.tree.map(lambda mine, v: mine if v is None else v / n_sum, model_state,
-                              state_sum)
-    return grads, model_state, loss_sum / n_sum, accuracy_sum / n_sum
+    state = fn.tree.map(lambda v: v * weight if inexact(v) else None, model_state)
+    grads, state, loss, accuracy = distributed.allreduce(
+        (grads, state, loss, accuracy * weight), op="sum")
+    model_state = fn.tree.map(lambda mine, v: mine if v is None else v, model_state, state)
+    return grads, model_state, loss, accuracy
 
 
 def make_train_step(model, tx: optim.GradientTransformation,
@@ -95,11 +96,13 @@ def make_train_step(model, tx: optim.GradientTransformation,
 
     Data-parallel training (``funcnet.distributed``): with
     ``average_across_processes`` (default: when the job has more than one
-    process) each process passes its own share of the batch, and the step
-    averages the gradients -- weighted by each share's size, so the result is
-    the gradient of the whole batch -- together with the loss, the accuracy
-    and the model state's floating leaves, in one allreduce per dtype.
-    Every process then applies the same update.
+    process) each process passes its own share of the batch.  Each
+    differentiates its loss weighted by its share of the whole batch, and
+    the step sums the gradients over the processes -- the gradient of the
+    whole batch's mean loss, also through ``BatchNorm(sync=True)``'s shared
+    statistics -- together with the loss, the accuracy and the model state's
+    floating leaves, in one allreduce per dtype (plus one for the batch
+    sizes).  Every process then applies the same update.
 
     >>> import numpy as np
     >>> from funcnet import nn, optim, random, training
@@ -116,23 +119,26 @@ def make_train_step(model, tx: optim.GradientTransformation,
     average = (distributed.size() > 1 if average_across_processes is None
                else average_across_processes)
 
-    def objective(params, model_state, x, y, key):
+    def objective(params, model_state, x, y, key, weight):
         logits, new_state = model.apply_with_state(params, x, state=model_state, key=key,
                                                    train=True)
         # aux values are returned without their derivative (funcnet's value_and_grad hands
         # aux back as traced values of the inner differentiation otherwise)
         aux = fn.tree.map(fn.stop_gradient, (new_state, logits))
-        return loss_of(logits, y), aux
+        loss = loss_of(logits, y)
+        return (loss if weight is None else loss * weight), aux
 
     value_and_grad = fn.value_and_grad(objective, has_aux=True)
 
     def step(params, model_state, opt_state, batch, key):
         x, y = batch
-        (loss, (new_state, logits)), grads = value_and_grad(params, model_state, x, y, key)
+        weight = _share_weight(fnp.shape(x)[0], fn.config.float_dtype) if average else None
+        (loss, (new_state, logits)), grads = value_and_grad(params, model_state, x, y, key,
+                                                            weight)
         accuracy = _accuracy(logits, y)
         if average:
-            grads, new_state, loss, accuracy = _average_across_processes(
-                grads, new_state, loss, accuracy, fnp.shape(x)[0])
+            grads, new_state, loss, accuracy = _sum_across_processes(
+                grads, new_state, loss, accuracy, weight)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optim.apply_updates(params, updates)
         metrics = {"loss": loss, "accuracy": accuracy,

@@ -491,3 +491,14 @@ def test_other_backends_match_numpy(backend, name):
     np.testing.assert_allclose(fn.to_numpy(got), ref, rtol=1e-4)
     for a, b in zip(tree.leaves((grads, got_state)), tree.leaves((ref_grads, ref_state))):
         np.testing.assert_allclose(fn.to_numpy(a), b, rtol=1e-4, atol=1e-5)
+
+
+def test_synchronised_batch_norm_is_plain_batch_norm_in_one_process():
+    x = random.normal(random.key(3), (6, 4)) * 2.0 + 1.0
+    plain, synced = nn.BatchNorm(0.9), nn.BatchNorm(0.9, sync=True)
+    _, params, state = plain.init(random.key(0), (-1, 4))
+    y1, s1 = plain.apply(params, x, state=state, train=True)
+    y2, s2 = synced.apply(params, x, state=state, train=True)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(s1["var"], s2["var"])
+    assert "sync=True" in repr(synced)

@@ -19,11 +19,12 @@ array([0.2, 0.2, 0.2], dtype=float32)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import funcnet as fn
 import funcnet.numpy as fnp
-from funcnet import random
+from funcnet import distributed, random
 from funcnet.nn import initializers
 from funcnet.nn.layers.base import Layer, known, shape_tuple
 
@@ -156,10 +157,28 @@ def GroupNorm(num_groups: int = 32, *, epsilon: float = 1e-5, use_scale: bool = 
 # BatchNorm (stateful)
 
 
+def _batch_moments(x, axes: tuple, sync: bool):
+    """Mean and (biased) variance over ``axes`` -- with ``sync``, over the union of every
+    process's batch (``funcnet.distributed``): sums and counts are allreduced, in two
+    passes (the mean first, then the centred squares) for accuracy."""
+    if not sync or distributed.size() == 1:
+        mean = fnp.mean(x, axis=axes, keepdims=True)
+        centred = x - mean
+        return mean, centred, fnp.mean(centred * centred, axis=axes, keepdims=True)
+    count = fnp.asarray(math.prod(x.shape[a] for a in axes), x.dtype)
+    total, count = distributed.allreduce((fnp.sum(x, axis=axes, keepdims=True), count),
+                                         op="sum")
+    mean = total / count
+    centred = x - mean
+    squares = distributed.allreduce(fnp.sum(centred * centred, axis=axes, keepdims=True),
+                                    op="sum")
+    return mean, centred, squares / count
+
+
 def BatchNorm(momentum: float = 0.99, *, epsilon: float = 1e-5, axis: int = -1,
               use_scale: bool = True, use_bias: bool = True,
               scale_init: Callable = initializers.ones,
-              bias_init: Callable = initializers.zeros) -> Layer:
+              bias_init: Callable = initializers.zeros, sync: bool = False) -> Layer:
     """Batch normalisation (Ioffe & Szegedy, 2015) over every axis but the feature ``axis``.
 
     A **stateful** layer: ``init`` returns ``(shape, params, state)`` with
@@ -172,6 +191,11 @@ def BatchNorm(momentum: float = 0.99, *, epsilon: float = 1e-5, axis: int = -1,
       towards them: ``new = momentum * old + (1 - momentum) * batch``;
     - ``train=False``: normalise with the running statistics; the state is
       returned unchanged.
+    - ``sync=True``: in data-parallel training (``funcnet.distributed``),
+      the batch statistics are those of the union of every process's batch
+      (sums allreduced; gradients flow through them), so the processes train
+      exactly as one process on the combined batch would; with one process it
+      changes nothing.  Without it each process normalises with its own share.
 
     >>> import funcnet.numpy as fnp
     >>> from funcnet import nn, random
@@ -207,9 +231,7 @@ def BatchNorm(momentum: float = 0.99, *, epsilon: float = 1e-5, axis: int = -1,
         axes = tuple(a for a in range(x.ndim) if a != feature)
         bshape = tuple(x.shape[a] if a == feature else 1 for a in range(x.ndim))
         if train:
-            mean = fnp.mean(x, axis=axes, keepdims=True)
-            centred = x - mean
-            var = fnp.mean(centred * centred, axis=axes, keepdims=True)
+            mean, centred, var = _batch_moments(x, axes, sync)
             new_state = {}
             for name, batch_value in (("mean", mean), ("var", var)):
                 old = state[name]
@@ -229,4 +251,4 @@ def BatchNorm(momentum: float = 0.99, *, epsilon: float = 1e-5, axis: int = -1,
         return y, new_state
 
     return Layer(init, apply, stateful=True, name="batch_norm",
-                 description=f"BatchNorm(momentum={momentum})")
+                 description=f"BatchNorm(momentum={momentum}{', sync=True' if sync else ''})")
