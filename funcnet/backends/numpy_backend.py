@@ -72,12 +72,13 @@ def _convert(x, new_dtype, weak_type):
 
 
 def _reduce(ufunc):
-    def kernel(x, *, axes):
+    def kernel(x, *, axes, out=None):
         x = np.asarray(x)
         if x.dtype.kind in "biu":
-            return ufunc.reduce(x, axis=axes, dtype=x.dtype)
-        return ufunc.reduce(x, axis=axes)
+            return ufunc.reduce(x, axis=axes, dtype=x.dtype, out=out)
+        return ufunc.reduce(x, axis=axes, out=out)
 
+    kernel.accepts_out = True
     return kernel
 
 
@@ -147,15 +148,26 @@ def _argsort(x, *, axis, descending):
     return (n - 1 - np.flip(flipped, axis)).astype(np.int64)
 
 
-def _dot_general(a, b, *, dimension_numbers):
+def _dot_general(a, b, *, dimension_numbers, out=None):
     (lc, rc), (lb, rb) = dimension_numbers
     a = np.asarray(a)
     b = np.asarray(b)
+    if not lb and a.ndim == 2 and b.ndim == 2 and len(lc) == 1:
+        a2 = a if lc[0] == 1 else a.T
+        b2 = b if rc[0] == 0 else b.T
+        return np.matmul(a2, b2, out=out)  # straight into ``out`` (compiled code's buffer)
+    res = _dot_general_any(a, b, lc, rc, lb, rb)
+    if out is None:
+        return res
+    np.copyto(out, res)
+    return out
+
+
+_dot_general.accepts_out = True
+
+
+def _dot_general_any(a, b, lc, rc, lb, rb):
     if not lb:
-        if a.ndim == 2 and b.ndim == 2 and len(lc) == 1:
-            a2 = a if lc[0] == 1 else a.T
-            b2 = b if rc[0] == 0 else b.T
-            return a2 @ b2
         return np.tensordot(a, b, axes=(lc, rc))
     lf = [i for i in range(a.ndim) if i not in lc and i not in lb]
     rf = [i for i in range(b.ndim) if i not in rc and i not in rb]
@@ -464,5 +476,7 @@ class NumpyBackend(Backend):
     array_type = np.ndarray
     kernels = {name: _returning_arrays(k) for name, k in _KERNELS.items()}
     raw_kernels = _KERNELS
-    out_capable = frozenset(name for name, k in _KERNELS.items() if isinstance(k, np.ufunc)
+    # kernels that take ``out=``: NumPy ufuncs, matrix products and reductions
+    out_capable = frozenset(name for name, k in _KERNELS.items()
+                            if (isinstance(k, np.ufunc) or getattr(k, "accepts_out", False))
                             and name not in ("add_any",))
