@@ -85,13 +85,13 @@ def LeNet(num_classes: int = 10, *, channels: Sequence[int] = (6, 16),
 
 
 def _norm_layer(norm: str | None, features: int):
-    if norm == "batch":
-        return [BatchNorm(0.9)]
+    if norm in ("batch", "sync_batch"):
+        return [BatchNorm(0.9, sync=norm == "sync_batch")]
     if norm == "group":
         return [GroupNorm(min(8, features))]
     if norm is None or norm == "none":
         return []
-    raise ValueError(f"norm must be 'batch', 'group' or None, got {norm!r}")
+    raise ValueError(f"norm must be 'batch', 'sync_batch', 'group' or None, got {norm!r}")
 
 
 def ResidualBlock(features: int, strides: int = 1, *, norm: str | None = "batch") -> Layer:
@@ -156,7 +156,10 @@ def ResNet(num_classes: int = 10, *, stage_sizes: Sequence[int] = (1, 1, 1), wid
         logits, state = model.apply(params, x, state=state, train=True)
         logits, _ = model.apply(params, x, state=state)          # evaluation
 
-    ``norm="group"`` (GroupNorm) or ``None`` give a stateless model.
+    ``norm="sync_batch"`` uses ``BatchNorm(sync=True)`` (statistics over
+    every process's batch in data-parallel training; the same as ``"batch"``
+    in one process).  ``norm="group"`` (GroupNorm) or ``None`` give a
+    stateless model.
 
     >>> from funcnet import nn, random
     >>> model = nn.models.ResNet(num_classes=10)

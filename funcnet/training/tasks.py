@@ -316,8 +316,8 @@ def create_model(name: str, spec: dict, *, hidden_sizes=(128,), dropout: float =
         return nn.models.MLP(tuple(hidden_sizes), num_classes=k, dropout=dropout)
     if name == "lenet":
         return nn.models.LeNet(num_classes=k)
-    if name == "resnet":
-        return nn.models.ResNet(num_classes=k)
+    if name == "resnet":  # in a data-parallel job, BatchNorm sees the whole batch
+        return nn.models.ResNet(num_classes=k, norm="sync_batch")
     if name == "speech":
         return nn.models.SpeechClassifier(num_classes=k, dropout=dropout)
     vocab = len(spec["tokenizer"]["vocab"])
