@@ -314,3 +314,25 @@ def test_broadcast_object_and_too_small_batches():
         training.fit(nn.models.MLP((4,), num_classes=2), optim.sgd(0.1), (x, y), epochs=1,
                      batch_size=1, progress=False, log=None)
     assert training.steps_per_epoch(7, 3) == 2  # the last batch of one example is skipped
+
+
+def test_resnet_with_synchronised_batch_norm_equals_one_process():
+    w = distributed.world()
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 8, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, size=(2, 8))
+    model = nn.models.ResNet(num_classes=3, stage_sizes=(1, 1), width=4, norm="sync_batch")
+    tx = optim.sgd(0.05)
+    _, params0, state0 = model.init_with_state(random.key(0), (-1, 8, 8, 1))
+    mine = slice(4 * w.rank, 4 * w.rank + 4) if w.size == 2 else slice(None)
+
+    def run(step, part):
+        p, s, o = params0, state0, tx.init(params0)
+        for t in range(2):
+            p, s, o, _ = step(p, s, o, (x[t][part], y[t][part]), random.key(t))
+        return p, s
+
+    got = run(training.make_train_step(model, tx), mine)
+    want = run(training.make_train_step(model, tx, average_across_processes=False), slice(None))
+    for a, b in zip(fn.tree.leaves(got), fn.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
