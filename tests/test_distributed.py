@@ -110,6 +110,41 @@ def test_launcher_environment_without_mpi4py_explains(monkeypatch):
     assert distributed.init().size == 1
 
 
+def test_compiled_code_hands_a_collective_its_operands_in_one_buffer(monkeypatch):
+    """In jitted code the ops that compute a collective's operands write into consecutive
+    slices of one buffer per dtype, and the kernel is told (``packed=True``)."""
+    from funcnet.distributed import collectives
+
+    calls = []
+
+    def fake_reduce(w, arrays, op, paths, check=True, packed=False):
+        bases = {id(a.base) for a in arrays if a.base is not None}
+        calls.append((packed, [str(a.dtype) for a in arrays], len(bases)))
+        return [np.array(a) * 2 for a in arrays]  # stands in for "the sum over 2 processes"
+
+    class TwoProcesses:
+        size = 2
+
+    monkeypatch.setattr(collectives, "reduce_arrays", fake_reduce)
+    monkeypatch.setattr(collectives, "init", lambda: TwoProcesses())
+    f = fn.jit(lambda g, n: distributed.allreduce(fn.tree.map(lambda v: v * n, g), op="sum"))
+    tree = {"a": np.ones((2, 3), np.float32), "b": np.arange(4, dtype=np.float32),
+            "c": np.ones(2)}
+    out = f(tree, np.float32(3.0))
+    assert out["b"].tolist() == [0.0, 6.0, 12.0, 18.0] and tree["b"][1] == 1.0
+    packed, dtypes, bases = calls[-1]
+    assert packed and dtypes == ["float32", "float32", "float64"] and bases == 2
+    assert f.compiled_source(tree, np.float32(3.0)).count("_empty(") == 2
+    # an operand that is also an output is copied into its slice (its own buffer lives on)
+    g = fn.jit(lambda x: (x * 2.0, distributed.allreduce((x * 2.0, x + 1.0), op="sum")))
+    twice, (a, b) = g(np.ones(3, np.float32))
+    assert twice.tolist() == [2.0] * 3 and a.tolist() == [4.0] * 3 and b.tolist() == [4.0] * 3
+    assert calls[-1][0] is True
+    # eagerly the kernel copies (no packed buffer is promised)
+    distributed.allreduce({"x": np.ones(2)})
+    assert calls[-1][0] is False
+
+
 # ---------------------------------------------------------------------------
 # whole jobs
 
