@@ -179,7 +179,7 @@ def _divide(xp, buf, count: int):
     if buf.dtype.kind in "fc":
         buf /= count
         return buf
-    # integers: the mean rounds toward zero (as ``lax.pmean`` on integers does)
+    # integers: the mean keeps the dtype and rounds toward zero (as integer division in C)
     return (xp.sign(buf) * (xp.abs(buf) // count)).astype(buf.dtype)
 
 
