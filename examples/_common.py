@@ -116,6 +116,23 @@ def load_dataset(args: argparse.Namespace, load: Callable[[Path], Any], name: st
     raise SystemExit(f"{name}: {error}")
 
 
+def load_mnist_run(args: argparse.Namespace, quick_train: int, quick_test: int,
+                   quick_epochs: int):
+    """``(train, test, source, epochs)`` of an MNIST example: the real files (see
+    :func:`load_dataset`), or with ``--quick`` a subset of them (synthetic stand-ins
+    without them) of ``quick_train`` / ``quick_test`` images and at most
+    ``quick_epochs`` epochs."""
+    (train, test), source = load_dataset(
+        args, data.load_mnist, "MNIST",
+        synthetic=lambda: (synthetic_images(args.seed, quick_train),
+                           synthetic_images(args.seed, quick_test)))
+    epochs = args.epochs
+    if args.quick:
+        train, test = subset(train, quick_train), subset(test, quick_test)
+        epochs = min(epochs, quick_epochs)
+    return train, test, source, epochs
+
+
 def subset(arrays, n: int):
     """The first ``n`` examples of each array in a tuple."""
     return tuple(a[:n] for a in arrays)

@@ -26,7 +26,7 @@ Expected: about 99% test accuracy after 4 epochs (measured numbers in docs/resul
 from __future__ import annotations
 
 import numpy as np
-from _common import load_dataset, make_parser, report, start, subset, synthetic_images
+from _common import load_mnist_run, make_parser, report, start
 
 import funcnet as fn
 import funcnet.numpy as fnp
@@ -48,13 +48,7 @@ def main(argv=None) -> float:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the {size} "
                          "processes (each takes an equal share of every batch)")
 
-    (train, test), source = load_dataset(
-        args, data.load_mnist, "MNIST",
-        synthetic=lambda: (synthetic_images(args.seed, 512), synthetic_images(args.seed, 256)))
-    epochs = args.epochs
-    if args.quick:
-        train, test = subset(train, 512), subset(test, 256)
-        epochs = min(epochs, 3)
+    train, test, source, epochs = load_mnist_run(args, 512, 256, 3)
     say(f"data: {source} | {len(train[0])} training, {len(test[0])} test images | global "
         f"batch {args.batch_size}, {args.batch_size // size} per process", flush=True)
 

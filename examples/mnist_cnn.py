@@ -20,10 +20,9 @@ accuracy, time and backend are in docs/results.md).
 
 from __future__ import annotations
 
-from _common import (adam_cosine, fit, load_dataset, make_parser, max_seconds, report, start,
-                     subset, synthetic_images)
+from _common import adam_cosine, fit, load_mnist_run, make_parser, max_seconds, report, start
 
-from funcnet import data, nn, random
+from funcnet import nn, random
 
 TARGET = 0.99
 
@@ -35,13 +34,7 @@ def main(argv=None) -> float:
     args = parser.parse_args(argv)
     started = start(args, "MNIST LeNet-5")
 
-    (train, test), source = load_dataset(
-        args, data.load_mnist, "MNIST",
-        synthetic=lambda: (synthetic_images(args.seed, 512), synthetic_images(args.seed, 256)))
-    epochs = args.epochs
-    if args.quick:
-        train, test = subset(train, 512), subset(test, 256)
-        epochs = min(epochs, 2)
+    train, test, source, epochs = load_mnist_run(args, 512, 256, 2)
     print(f"data: {source} | {len(train[0])} training, {len(test[0])} test images", flush=True)
 
     model = nn.models.LeNet(num_classes=10, channels=tuple(args.channels))

@@ -19,10 +19,9 @@ measured accuracy, time and backend are in docs/results.md).
 
 from __future__ import annotations
 
-from _common import (adam_cosine, fit, load_dataset, make_parser, max_seconds, report, start,
-                     subset, synthetic_images)
+from _common import adam_cosine, fit, load_mnist_run, make_parser, max_seconds, report, start
 
-from funcnet import data, nn, random
+from funcnet import nn, random
 
 TARGET = 0.98
 
@@ -35,13 +34,8 @@ def main(argv=None) -> float:
     args = parser.parse_args(argv)
     started = start(args, "MNIST MLP")
 
-    (train, test), source = load_dataset(
-        args, data.load_mnist, "MNIST",
-        synthetic=lambda: (synthetic_images(args.seed, 2000), synthetic_images(args.seed, 500)))
-    epochs = args.epochs
+    train, test, source, epochs = load_mnist_run(args, 2000, 500, 2)
     if args.quick:
-        train, test = subset(train, 2000), subset(test, 500)
-        epochs = min(epochs, 2)
         args.hidden = [128]
     print(f"data: {source} | {len(train[0])} training, {len(test[0])} test images", flush=True)
 
