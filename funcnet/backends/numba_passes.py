@@ -99,25 +99,19 @@ def _merge_bodies(a: Graph, b: Graph, nk: int):
     env = {id(x): y for x, y in zip(a.in_vars + a.const_vars, b.in_vars + b.const_vars)}
     seen: dict = {}
     eqns = []
-    for e in b.eqns:
-        ins = [_subst(env, v) for v in e.inputs]
-        key = _eqn_key(e.prim, ins, e.params)
-        if key is not None and key in seen:
-            env.update({id(o): n for o, n in zip(e.outputs, seen[key])})
-            continue
-        if key is not None:
-            seen[key] = e.outputs
-        eqns.append(Eqn(e.prim, ins, e.params, e.outputs, e.source))
-    n_b = len(eqns)
-    for e in a.eqns:
-        ins = [_subst(env, v) for v in e.inputs]
-        key = _eqn_key(e.prim, ins, e.params)
-        if key is not None and key in seen:
-            env.update({id(o): n for o, n in zip(e.outputs, seen[key])})
-            continue
-        if key is not None:
-            seen[key] = e.outputs
-        eqns.append(Eqn(e.prim, ins, e.params, e.outputs, e.source))
+    n_b = None
+    for graph in (b, a):  # b's equations first, then a's (reusing what b computed)
+        for e in graph.eqns:
+            ins = [_subst(env, v) for v in e.inputs]
+            key = _eqn_key(e.prim, ins, e.params)
+            if key is not None and key in seen:
+                env.update({id(o): n for o, n in zip(e.outputs, seen[key])})
+                continue
+            if key is not None:
+                seen[key] = e.outputs
+            eqns.append(Eqn(e.prim, ins, e.params, e.outputs, e.source))
+        if n_b is None:
+            n_b = len(eqns)
     b_outs = [_subst(env, v) for v in b.outs]
     a_outs = [_subst(env, v) for v in a.outs]
     if any(x is not y for x, y in zip(a_outs[:nk], b_outs[:nk])):

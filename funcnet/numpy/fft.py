@@ -177,6 +177,18 @@ def _scale(out, n, norm, inverse):
     return ew.mul(out, float(factor))
 
 
+def _complex_transform(a, n, axis: int, norm, kind: str):
+    """``fft`` or ``ifft`` (``kind``) of ``a`` along ``axis``, cut or padded to ``n``."""
+    a = _as_complex(as_array(a))
+    n = _check_n(n, kind)
+    x, axis = _to_last(a, axis, kind)
+    n = x.shape[-1] if n is None else n
+    if n < 1:
+        raise ValueError(f"{kind}: invalid number of data points ({n}) specified")
+    out = fft_ops.fft(_resize_last(x, n), kind, n)
+    return _from_last(_scale(out, n, norm, inverse=kind == "ifft"), axis)
+
+
 def fft(a, n=None, axis: int = -1, norm=None):
     """The one-dimensional discrete Fourier transform along ``axis``.
 
@@ -185,14 +197,7 @@ def fft(a, n=None, axis: int = -1, norm=None):
     >>> fft(np.array([1.0, 0.0, 0.0, 0.0]))
     array([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
     """
-    a = _as_complex(as_array(a))
-    n = _check_n(n, "fft")
-    x, axis = _to_last(a, axis, "fft")
-    n = x.shape[-1] if n is None else n
-    if n < 1:
-        raise ValueError(f"fft: invalid number of data points ({n}) specified")
-    out = fft_ops.fft(_resize_last(x, n), "fft", n)
-    return _from_last(_scale(out, n, norm, inverse=False), axis)
+    return _complex_transform(a, n, axis, norm, "fft")
 
 
 def ifft(a, n=None, axis: int = -1, norm=None):
@@ -203,14 +208,7 @@ def ifft(a, n=None, axis: int = -1, norm=None):
     >>> ifft(fft(np.array([1.0, 2.0, 3.0]))).real.round(6)
     array([1., 2., 3.])
     """
-    a = _as_complex(as_array(a))
-    n = _check_n(n, "ifft")
-    x, axis = _to_last(a, axis, "ifft")
-    n = x.shape[-1] if n is None else n
-    if n < 1:
-        raise ValueError(f"ifft: invalid number of data points ({n}) specified")
-    out = fft_ops.fft(_resize_last(x, n), "ifft", n)
-    return _from_last(_scale(out, n, norm, inverse=True), axis)
+    return _complex_transform(a, n, axis, norm, "ifft")
 
 
 def rfft(a, n=None, axis: int = -1, norm=None):
